@@ -1,0 +1,47 @@
+"""Local, offline question answering over a folder of documents: index, search, cite.
+
+Importing this package loads no model; models load on first use, once per process.
+
+    >>> import rag
+    >>> index = rag.Index("index")                    # doctest: +SKIP
+    >>> index.sync(["corpus"])                        # doctest: +SKIP
+    >>> for hit in rag.Retriever(index).search("Who may join Pillar 2?", k=3):  # doctest: +SKIP
+    ...     print(hit.doc_id, hit.start, hit.end, hit.text[:80])
+"""
+
+from .chunking import Chunker, Span
+from .config import MODES, Settings
+from .documents import Document, find_files, load_document
+from .embedding import Embedder, SentenceTransformerEmbedder, get_embedder
+from .errors import (
+    ConfigError,
+    DocumentError,
+    IndexBusyError,
+    IndexIncompatibleError,
+    IndexNotFoundError,
+    RagError,
+)
+from .index import FORMAT_VERSION, Index, IndexReport
+from .retriever import Hit, Retriever
+from .vectorstore import FaissStore, VectorStore
+
+
+def open_index(path: str | None = None, settings: Settings | None = None) -> Index:
+    """Open an existing index (raises ``IndexNotFoundError`` with the command to build one)."""
+    index = Index(path, settings)
+    index.snapshot()
+    return index
+
+
+def search(query: str, k: int = 5, mode: str = "hybrid", index: str | Index | None = None) -> list[Hit]:
+    """One-call search of an index folder (default ``$RAG_INDEX`` or ``./index``)."""
+    target = index if isinstance(index, Index) else Index(index)
+    return Retriever(target).search(query, k=k, mode=mode)
+
+
+__all__ = [
+    "FORMAT_VERSION", "MODES", "Chunker", "ConfigError", "Document", "DocumentError", "Embedder",
+    "FaissStore", "Hit", "Index", "IndexBusyError", "IndexIncompatibleError", "IndexNotFoundError",
+    "IndexReport", "RagError", "Retriever", "SentenceTransformerEmbedder", "Settings", "Span", "VectorStore",
+    "find_files", "get_embedder", "load_document", "open_index", "search",
+]

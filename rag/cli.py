@@ -1,0 +1,163 @@
+"""The ``rag`` command line. User mistakes print one ``error:`` line and exit non-zero, no traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from .config import MODES, Settings, default_index_dir
+from .errors import RagError
+from .index import Index
+from .retriever import MAX_K, Retriever
+
+INDEX_OPTION = click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Index folder (default: $RAG_INDEX or ./index).",
+)
+MODEL_OPTION = click.option(
+    "--model", default="", metavar="DIR",
+    help="Local sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2).",
+)
+
+
+def _tqdm_progress(quiet: bool) -> Callable[[str, int], Callable[[int], None]]:
+    from tqdm import tqdm
+
+    bars = []
+
+    def start(label: str, total: int) -> Callable[[int], None]:
+        bar = tqdm(total=total, desc=f"{label:<9}", unit=" chunks" if label == "Embedding" else " files",
+                   disable=quiet or None, file=sys.stderr, leave=True, dynamic_ncols=True)
+        bars.append(bar)
+
+        def advance(n: int) -> None:
+            bar.update(n)
+            if bar.n >= bar.total:
+                bar.close()
+
+        return advance
+
+    return start
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RagError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; the index is unchanged", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rag-assistant")
+def main() -> None:
+    """Ask questions of a folder of documents, offline.
+
+    \b
+    Start with:  rag index corpus/      then:  rag search "your question"
+    """
+
+
+@main.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@MODEL_OPTION
+@click.option("--chunk-size", type=int, default=Settings.chunk_size, show_default=True,
+              help="Chunk size in the embedding model's word pieces.")
+@click.option("--chunk-overlap", type=int, default=Settings.chunk_overlap, show_default=True,
+              help="Overlap between consecutive chunks, in word pieces.")
+@click.option("--rebuild", is_flag=True, help="Ignore the existing index and build a new one "
+              "(needed after changing the model). Cached embeddings are still reused.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk_size: int,
+              chunk_overlap: int, rebuild: bool, as_json: bool, quiet: bool) -> None:
+    """Index PATHS (files or folders; default: corpus/) so the index mirrors them exactly.
+
+    Only what changed is re-read and re-embedded; files no longer present are removed. Files that
+    cannot be read are named and skipped, and everything else is indexed. The exit status is
+    non-zero only when nothing could be indexed.
+    """
+    settings = Settings(model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    index = Index(index_dir or default_index_dir(), settings)
+    report = index.sync(paths or [Path("corpus")], progress=_tqdm_progress(quiet or as_json), rebuild=rebuild)
+    for problem in report.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(
+            f"{index.path}: {report.documents} documents, {report.chunks} chunks "
+            f"(added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
+            f"unchanged {len(report.unchanged)}; embedded {report.embedded} chunks) in {report.seconds:.1f}s"
+        )
+    if report.documents == 0:
+        click.echo("error: nothing could be indexed", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", type=click.IntRange(1, MAX_K), default=5, show_default=True, help="Number of passages.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="hybrid = dense + BM25 fused by reciprocal rank.")
+@click.option("--doc", "doc_ids", multiple=True, metavar="DOC_ID", help="Search only this document (repeatable).")
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def search(query: str, k: int, mode: str, doc_ids: tuple[str, ...], index_dir: Path | None,
+           as_json: bool) -> None:
+    """Find the passages that best match QUERY."""
+    retriever = Retriever(Index(index_dir or default_index_dir()))
+    hits = retriever.search(query, k=k, mode=mode, doc_ids=list(doc_ids) or None)
+    if as_json:
+        keys = ("rank", "text", "doc_id", "title", "start", "end", "score", "dense_score", "bm25_score",
+                "page", "also_in")
+        click.echo(json.dumps({"query": query, "mode": mode,
+                               "hits": [{key: h.to_dict()[key] for key in keys} for h in hits]},
+                              ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("no passages found")
+    for h in hits:
+        where = f"{h.doc_id} [{h.start}:{h.end}]" + (f" p.{h.page}" if h.page else "")
+        click.secho(f"{h.rank}. {h.title}", bold=True)
+        click.echo(f"   {where}  score {h.score:.4f}" + (f"  also in: {', '.join(h.also_in)}" if h.also_in else ""))
+        click.echo(textwrap.indent(textwrap.fill(" ".join(h.text.split()), 100), "   "))
+        click.echo()
+
+
+@main.command()
+@INDEX_OPTION
+@click.option("--documents", is_flag=True, help="List the indexed documents too.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def status(index_dir: Path | None, documents: bool, as_json: bool) -> None:
+    """Show what is indexed: documents, chunks, model, index type and size (loads no model)."""
+    index = Index(index_dir or default_index_dir())
+    info = index.status()
+    if documents or as_json:
+        info["document_list"] = index.documents()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"index       {info['index']} ({info['generation']}, updated {info['updated']})")
+    click.echo(f"documents   {info['documents']}")
+    click.echo(f"chunks      {info['chunks']} (size {info['chunker']['chunk_size']}, "
+               f"overlap {info['chunker']['chunk_overlap']} word pieces)")
+    click.echo(f"model       {info['model']} ({info['dim']}-d)")
+    click.echo(f"vectors     {info['index_type']} ({'exact' if info['index_type'] == 'flat' else 'approximate'})")
+    click.echo(f"size        {info['bytes'] / 1e6:.2f} MB")
+    for d in info.get("document_list", []):
+        click.echo(f"  {d['doc_id']:<34} {d['chunks']:>4} chunks  {d['title'][:60]}")
+
+
+if __name__ == "__main__":
+    main()

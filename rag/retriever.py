@@ -1,0 +1,116 @@
+"""Hybrid search: dense (FAISS) and BM25 candidates fused with reciprocal rank fusion.
+
+Near-duplicate passages (a reprint of another article) come back once, with ``also_in`` naming
+every other document that carries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .config import MODES
+from .errors import ConfigError
+from .index import Index
+
+MAX_K = 100
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One passage found for a query. ``text == document_text[start:end]``."""
+
+    rank: int
+    chunk_id: int
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float  # the ranking score of the mode: fused RRF, cosine similarity, or BM25
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    page: int | None = None
+    also_in: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["also_in"] = list(self.also_in)
+        return data
+
+
+class Retriever:
+    """Searches an ``Index``. Cheap to build; the embedder loads on the first dense search."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def warm_up(self) -> None:
+        """Open the index, build BM25 and load the embedding model now rather than on first search."""
+        snap = self.index.snapshot()
+        _ = snap.bm25
+        self.index.embedder.warm_up()
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid",
+               doc_ids: Sequence[str] | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``; ``doc_ids`` restricts the search to those documents."""
+        query = (query or "").strip()
+        if not query:
+            raise ConfigError("the query is empty")
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ConfigError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        snap = self.index.snapshot()
+        allowed = None
+        if doc_ids:
+            known = {d.doc_id for d in snap.db.documents(with_text=False)}
+            unknown = sorted(set(doc_ids) - known)
+            if unknown:
+                raise ConfigError(f"unknown document(s): {', '.join(unknown)} (see `rag status --documents`)")
+            allowed = snap.db.chunk_ids(list(doc_ids))
+        n = max(self.index.settings.candidates, 3 * k)
+        dense = bm25 = []
+        if mode in ("hybrid", "dense"):
+            vector = self.index.embedder.embed_batch([query])[0]
+            dense = snap.store.search(vector, n, allowed)
+        if mode in ("hybrid", "bm25"):
+            bm25 = snap.bm25.search(query, n, allowed)
+        dense_scores, bm25_scores = dict(dense), dict(bm25)
+        if mode == "hybrid":
+            rrf_k = self.index.settings.rrf_k
+            fused: dict[int, float] = {}
+            for ranking in (dense, bm25):
+                for rank, (chunk_id, _) in enumerate(ranking):
+                    fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank + 1)
+            ranked = sorted(fused.items(), key=lambda item: -item[1])
+        else:
+            ranked = dense or bm25
+        return self._collapse(snap, ranked, k, dense_scores, bm25_scores)
+
+    def _collapse(self, snap, ranked: list[tuple[int, float]], k: int, dense_scores: dict[int, float],
+                  bm25_scores: dict[int, float]) -> list[Hit]:
+        rows = {c.id: c for c in snap.db.chunks([i for i, _ in ranked[: max(4 * k, 20)]])}
+        titles = {d.doc_id: d.title for d in snap.db.documents(with_text=False)}
+        hits: list[Hit] = []
+        seen_groups: set[int] = set()
+        for chunk_id, score in ranked:
+            row = rows.get(chunk_id)
+            if row is None:
+                continue
+            if row.dup_group is not None:
+                if row.dup_group in seen_groups:
+                    continue
+                seen_groups.add(row.dup_group)
+            also = tuple(d for d in snap.groups.get(row.dup_group, []) if d != row.doc_id)
+            hits.append(Hit(len(hits) + 1, chunk_id, row.doc_id, titles.get(row.doc_id, row.doc_id), row.text,
+                            row.start, row.end, round(score, 6), _round(dense_scores.get(chunk_id)),
+                            _round(bm25_scores.get(chunk_id)), row.page, also))
+            if len(hits) == k:
+                break
+        return hits
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

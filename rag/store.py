@@ -1,0 +1,180 @@
+"""SQLite tables for documents and chunks (one file per index generation) and the embedding cache.
+
+A generation's database is written once, then only read: readers open it with ``immutable=1``.
+The embedding cache lives beside the generations and outlives them: it maps (model, sha256 of a
+chunk's text) to its vector, so re-indexing never embeds the same text twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL,          -- of the file's bytes
+    mtime REAL NOT NULL,
+    size INTEGER NOT NULL,
+    text TEXT NOT NULL,            -- cleaned text: every offset refers to it
+    pages TEXT NOT NULL,           -- JSON list of page start offsets (PDF), else []
+    cleaner_version INTEGER NOT NULL,
+    added REAL NOT NULL            -- when this version of the document was indexed
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,        -- stable across generations; the FAISS id
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+    ordinal INTEGER NOT NULL,      -- position within the document
+    start INTEGER NOT NULL,        -- documents.text[start:end] == text
+    end INTEGER NOT NULL,
+    page INTEGER,                  -- 1-based PDF page of the start, else NULL
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,       -- sha256 of text: the embedding cache key
+    tokens INTEGER NOT NULL,       -- encoder word pieces, special tokens included
+    dup_group INTEGER              -- smallest chunk id of its near-duplicate group, else NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+CREATE INDEX chunks_group ON chunks(dup_group);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    doc_id: str
+    title: str
+    source: str
+    sha256: str
+    mtime: float
+    size: int
+    text: str
+    pages: tuple[int, ...]
+    cleaner_version: int
+    added: float
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    page: int | None
+    text: str
+    text_hash: str
+    tokens: int
+    dup_group: int | None
+
+
+def write_database(path: Path, documents: Iterable[DocumentRow], chunks: Iterable[ChunkRow]) -> None:
+    """Create a complete generation database at ``path`` (which must not exist)."""
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(SCHEMA)
+        con.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(d.doc_id, d.title, d.source, d.sha256, d.mtime, d.size, d.text, json.dumps(list(d.pages)),
+              d.cleaner_version, d.added) for d in documents],
+        )
+        con.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(c.id, c.doc_id, c.ordinal, c.start, c.end, c.page, c.text, c.text_hash, c.tokens, c.dup_group)
+             for c in chunks],
+        )
+        con.commit()
+    finally:
+        con.close()
+
+
+class ChunkDB:
+    """Read-only access to a generation's documents and chunks; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                    check_same_thread=False)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def documents(self, with_text: bool = True) -> list[DocumentRow]:
+        text = "text" if with_text else "''"
+        rows = self._con.execute(
+            f"SELECT doc_id, title, source, sha256, mtime, size, {text}, pages, cleaner_version, added "
+            "FROM documents ORDER BY doc_id"
+        )
+        return [DocumentRow(*r[:7], tuple(json.loads(r[7])), *r[8:]) for r in rows]
+
+    def document(self, doc_id: str) -> DocumentRow | None:
+        row = self._con.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return DocumentRow(*row[:7], tuple(json.loads(row[7])), *row[8:]) if row else None
+
+    def chunks(self, ids: Sequence[int] | None = None) -> list[ChunkRow]:
+        if ids is None:
+            return [ChunkRow(*r) for r in self._con.execute("SELECT * FROM chunks ORDER BY id")]
+        by_id: dict[int, ChunkRow] = {}
+        for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            part = list(ids[i : i + 900])
+            marks = ",".join("?" * len(part))
+            for r in self._con.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", part):
+                by_id[r[0]] = ChunkRow(*r)
+        return [by_id[i] for i in ids if i in by_id]
+
+    def chunk_ids(self, doc_ids: Sequence[str]) -> list[int]:
+        marks = ",".join("?" * len(doc_ids))
+        return [r[0] for r in self._con.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", list(doc_ids))]
+
+    def chunk_texts(self) -> tuple[list[int], list[str]]:
+        rows = self._con.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def group_documents(self) -> dict[int, list[str]]:
+        """Near-duplicate group -> the documents that carry it."""
+        groups: dict[int, list[str]] = {}
+        for group, doc in self._con.execute(
+            "SELECT DISTINCT dup_group, doc_id FROM chunks WHERE dup_group IS NOT NULL ORDER BY doc_id"
+        ):
+            groups.setdefault(group, []).append(doc)
+        return groups
+
+    def counts(self) -> dict[str, int]:
+        per_doc = dict(self._con.execute("SELECT doc_id, COUNT(*) FROM chunks GROUP BY doc_id"))
+        return per_doc
+
+
+class EmbeddingCache:
+    """(model id, text sha256) -> float32 vector, in SQLite. Writes are transactions: a crash loses
+    at most the batch being written, never the file."""
+
+    def __init__(self, path: Path) -> None:
+        self._con = sqlite3.connect(path)
+        self._con.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, text_hash TEXT, vector BLOB, "
+                          "PRIMARY KEY (model, text_hash))")
+
+    def get(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 900):
+            part = unique[i : i + 900]
+            marks = ",".join("?" * len(part))
+            for h, blob in self._con.execute(
+                f"SELECT text_hash, vector FROM vectors WHERE model = ? AND text_hash IN ({marks})", [model, *part]
+            ):
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, model: str, items: dict[str, np.ndarray]) -> None:
+        with self._con:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?,?,?)",
+                [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self._con.close()
