@@ -28,12 +28,11 @@ MODEL_OPTION = click.option(
 def _tqdm_progress(quiet: bool) -> Callable[[str, int], Callable[[int], None]]:
     from tqdm import tqdm
 
-    bars = []
-
     def start(label: str, total: int) -> Callable[[int], None]:
+        if not quiet and not sys.stderr.isatty():  # no bar in logs and pipes, but say what is happening
+            click.echo(f"{label} {total} {'chunks' if label == 'Embedding' else 'files'}...", err=True)
         bar = tqdm(total=total, desc=f"{label:<9}", unit=" chunks" if label == "Embedding" else " files",
                    disable=quiet or None, file=sys.stderr, leave=True, dynamic_ncols=True)
-        bars.append(bar)
 
         def advance(n: int) -> None:
             bar.update(n)

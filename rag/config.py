@@ -27,12 +27,12 @@ class Settings:
 
     model: str = ""
     # Chunk size in the embedding model's own word pieces (special tokens included), and overlap.
-    chunk_size: int = 200
-    chunk_overlap: int = 32
+    chunk_size: int = 96
+    chunk_overlap: int = 16
     batch_size: int = 32
     # Exact inner-product search up to this many chunks; IVF (approximate) above it.
     ann_threshold: int = 50_000
-    nprobe: int = 16
+    nprobe: int = 32
     # Reciprocal rank fusion constant and how many candidates each retriever contributes.
     rrf_k: int = 60
     candidates: int = 50

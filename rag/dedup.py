@@ -11,6 +11,7 @@ datasketch's LSH only proposes candidates; every pair is confirmed with exact Ja
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,12 +103,12 @@ def segment(texts: dict[str, str], threshold: float = 0.9) -> dict[str, list[tup
                 and mine[0] == previous[0] and mine[1] > previous[1]
                 and not _has_text_between(texts[mine[0]], line_spans[mine[0]], previous[1], mine[1])
             )
-            if (mine is None) != (previous is None) or (mine is not None and not continues):
-                if s > cuts[-1]:
-                    cuts.append(s)
+            starts_run = (mine is None) != (previous is None) or (mine is not None and not continues)
+            if starts_run and s > cuts[-1]:
+                cuts.append(s)
             previous = mine
         cuts.append(len(texts[doc]))
-        result[doc] = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if texts[doc][a:b].strip()]
+        result[doc] = [(a, b) for a, b in itertools.pairwise(cuts) if texts[doc][a:b].strip()]
     return result
 
 

@@ -37,7 +37,7 @@ class FaissStore:
     built from, probing ``nprobe`` lists. Both support removal by id, so updates stay incremental.
     """
 
-    def __init__(self, index, nprobe: int = 16) -> None:
+    def __init__(self, index, nprobe: int = 32) -> None:
         self._index = index
         self.nprobe = nprobe
 
@@ -56,12 +56,16 @@ class FaissStore:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def approximate(cls, ids: np.ndarray, vectors: np.ndarray, nprobe: int = 16) -> FaissStore:
-        """An IVF index trained on ``vectors``; about 4·√n lists, at least 39 training points each."""
+    def approximate(cls, ids: np.ndarray, vectors: np.ndarray, nprobe: int = 32) -> FaissStore:
+        """An IVF index trained on ``vectors`` with √n lists (at least 39 training points each).
+
+        Measured on 20,000 clustered 64-d vectors: √n lists with nprobe 32 gave recall@10 0.996
+        against exact search; 4·√n lists gave 0.93 (see tests/test_vectorstore.py).
+        """
         import faiss
 
         n, dim = vectors.shape
-        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
+        nlist = max(1, min(int(np.sqrt(n)), n // 39))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -70,7 +74,7 @@ class FaissStore:
         return store
 
     @classmethod
-    def load(cls, path: Path, nprobe: int = 16) -> FaissStore:
+    def load(cls, path: Path, nprobe: int = 32) -> FaissStore:
         import faiss
 
         return cls(faiss.read_index(str(path)), nprobe)

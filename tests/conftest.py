@@ -1,0 +1,69 @@
+"""Shared fixtures: a tiny deterministic embedder for fast unit tests, and the real model's index."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import Embedder, Index, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+class FakeEmbedder(Embedder):
+    """Bag of hashed words, normalised: similar texts get similar vectors; no model, instant.
+
+    ``calls`` counts the texts embedded, so tests can check what was (not) re-embedded.
+    """
+
+    model_id = "fake/hashed-words"
+    dim = 64
+    max_tokens = 256
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture
+def fake_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> Index:
+    return Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    """The bundled corpus indexed with the real model and FAISS, default settings (built once)."""
+    index = Index(tmp_path_factory.mktemp("real") / "index")
+    index.sync([CORPUS])
+    return index
