@@ -99,8 +99,10 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
             f"(added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
             f"unchanged {len(report.unchanged)}; embedded {report.embedded} chunks) in {report.seconds:.1f}s"
         )
-    if report.documents == 0:
-        click.echo("error: nothing could be indexed", err=True)
+    if report.documents == 0 or report.found == 0:
+        click.echo("error: nothing could be indexed from the given paths"
+                   + (f"; {index.path} still holds {report.documents} documents" if report.documents else ""),
+                   err=True)
         sys.exit(1)
 
 

@@ -64,9 +64,15 @@ def decode(data: bytes, path: str) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None:
         raise DocumentError(path, "cannot detect the text encoding")
+    # Single-byte encodings are hard to tell apart on short texts (French cp1252 scores as Baltic
+    # cp1257). Windows-1252 is by far the commonest: prefer it when it is nearly as good.
+    western = next((m for m in results if m.encoding == "cp1252"), None)
+    if western is not None and western.chaos <= best.chaos + 0.05:
+        best = western
     return str(best)
 
 

@@ -54,6 +54,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    found: int = 0  # supported files found under the paths given
     documents: int = 0
     chunks: int = 0
     embedded: int = 0  # chunks whose vectors were computed now (not found in the cache)
@@ -208,7 +209,13 @@ class Index:
         New files are added, changed ones re-indexed, files no longer present removed. A file that
         cannot be read is reported in ``problems`` and, if it was indexed before, kept as it was.
         """
+        paths = list(paths)
         files, problems = find_files(paths)
+        missing = [str(p) for p in paths if not Path(p).exists()]
+        if missing:  # a typo must not look like "every document was deleted"
+            problems = [p + "; nothing was removed from the index" if p.endswith("no such file or folder") else p
+                        for p in problems]
+            return self._write(files, set(), progress, rebuild, problems)
         return self._write(files, None, progress, rebuild, problems)
 
     def add(self, paths: Iterable[Path | str], progress: Progress | None = None) -> IndexReport:
@@ -223,7 +230,7 @@ class Index:
     def _write(self, files: list[tuple[Path, str]], remove: set[str] | None, progress: Progress | None,
                rebuild: bool, problems: list[str]) -> IndexReport:
         began = time.perf_counter()
-        report = IndexReport(problems=list(problems))
+        report = IndexReport(problems=list(problems), found=len(files))
         progress = progress or _silent
         self.path.mkdir(parents=True, exist_ok=True)
         with self._lock():
@@ -240,6 +247,9 @@ class Index:
             report.problems += [f"{d}: not in the index" for d in unknown]
             report.removed = sorted(gone)
             docs = {d: r for d, r in old_docs.items() if d not in gone} | new_docs
+            if old is None and not docs:  # nothing readable: do not create an empty index
+                report.seconds = time.perf_counter() - began
+                return report
             if not report.changed and old is not None:
                 report.documents, report.chunks = len(docs), old.manifest["chunks"]
                 report.generation = old.directory.name
