@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,12 +81,20 @@ class Snapshot:
         self.store = FaissStore.load(directory / "vectors.faiss", nprobe=nprobe)
         self._bm25: BM25Index | None = None
         self._groups: dict[int, list[str]] | None = None
+        self._titles: dict[str, str] | None = None
 
     @property
     def bm25(self) -> BM25Index:
         if self._bm25 is None:
             self._bm25 = BM25Index(*self.db.chunk_texts())
         return self._bm25
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """doc_id -> title, read once per generation (searches need it on every call)."""
+        if self._titles is None:
+            self._titles = {d.doc_id: d.title for d in self.db.documents(with_text=False)}
+        return self._titles
 
     @property
     def groups(self) -> dict[int, list[str]]:
@@ -308,9 +317,9 @@ class Index:
         for doc_id in sorted(docs):
             doc = docs[doc_id]
             spans = [sp for a, b in segments[doc_id] for sp in chunker.split(doc.text[a:b], a)]
-            pages = Document(doc_id, "", "", "", "", 0, 0, doc.pages)
             for ordinal, sp in enumerate(spans):
-                rows.append(ChunkRow(-1, doc_id, ordinal, sp.start, sp.end, pages.page_at(sp.start), sp.text,
+                page = bisect_right(doc.pages, sp.start) if doc.pages else None
+                rows.append(ChunkRow(-1, doc_id, ordinal, sp.start, sp.end, page, sp.text,
                                      hashlib.sha256(sp.text.encode()).hexdigest(),
                                      embedder.count_tokens(sp.text), None))
         return rows

@@ -65,8 +65,7 @@ class Retriever:
         snap = self.index.snapshot()
         allowed = None
         if doc_ids:
-            known = {d.doc_id for d in snap.db.documents(with_text=False)}
-            unknown = sorted(set(doc_ids) - known)
+            unknown = sorted(set(doc_ids) - set(snap.titles))
             if unknown:
                 raise ConfigError(f"unknown document(s): {', '.join(unknown)} (see `rag status --documents`)")
             allowed = snap.db.chunk_ids(list(doc_ids))
@@ -92,7 +91,7 @@ class Retriever:
     def _collapse(self, snap, ranked: list[tuple[int, float]], k: int, dense_scores: dict[int, float],
                   bm25_scores: dict[int, float]) -> list[Hit]:
         rows = {c.id: c for c in snap.db.chunks([i for i, _ in ranked[: max(4 * k, 20)]])}
-        titles = {d.doc_id: d.title for d in snap.db.documents(with_text=False)}
+        titles = snap.titles
         hits: list[Hit] = []
         seen_groups: set[int] = set()
         for chunk_id, score in ranked:
