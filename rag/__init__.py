@@ -9,6 +9,7 @@ Importing this package loads no model; models load on first use, once per proces
     ...     print(hit.doc_id, hit.start, hit.end, hit.text[:80])
 """
 
+from .answer import Answer, AnswerSettings, AnswerStream, Assistant, Citation, Claim
 from .chunking import Chunker, Span
 from .config import MODES, Settings
 from .documents import Document, find_files, load_document
@@ -21,7 +22,16 @@ from .errors import (
     IndexNotFoundError,
     RagError,
 )
+from .generation import (
+    GENERATORS,
+    ExtractiveGenerator,
+    Generator,
+    LlamaGenerator,
+    TransformersGenerator,
+    make_generator,
+)
 from .index import FORMAT_VERSION, Index, IndexReport
+from .models import ModelError, bundled_gguf
 from .retriever import Hit, Retriever
 from .vectorstore import FaissStore, VectorStore
 
@@ -40,8 +50,43 @@ def search(query: str, k: int = 5, mode: str = "hybrid", index: str | Index | No
 
 
 __all__ = [
-    "FORMAT_VERSION", "MODES", "Chunker", "ConfigError", "Document", "DocumentError", "Embedder",
-    "FaissStore", "Hit", "Index", "IndexBusyError", "IndexIncompatibleError", "IndexNotFoundError",
-    "IndexReport", "RagError", "Retriever", "SentenceTransformerEmbedder", "Settings", "Span", "VectorStore",
-    "find_files", "get_embedder", "load_document", "open_index", "search",
+    "FORMAT_VERSION",
+    "GENERATORS",
+    "MODES",
+    "Answer",
+    "AnswerSettings",
+    "AnswerStream",
+    "Assistant",
+    "Chunker",
+    "Citation",
+    "Claim",
+    "ConfigError",
+    "Document",
+    "DocumentError",
+    "Embedder",
+    "ExtractiveGenerator",
+    "FaissStore",
+    "Generator",
+    "Hit",
+    "Index",
+    "IndexBusyError",
+    "IndexIncompatibleError",
+    "IndexNotFoundError",
+    "IndexReport",
+    "LlamaGenerator",
+    "ModelError",
+    "RagError",
+    "Retriever",
+    "SentenceTransformerEmbedder",
+    "Settings",
+    "Span",
+    "TransformersGenerator",
+    "VectorStore",
+    "bundled_gguf",
+    "find_files",
+    "get_embedder",
+    "load_document",
+    "make_generator",
+    "open_index",
+    "search",
 ]

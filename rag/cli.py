@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
+from .answer import Answer, AnswerSettings, Assistant
 from .config import MODES, Settings, default_index_dir
 from .errors import RagError
+from .generation import GENERATORS
 from .index import Index
 from .retriever import MAX_K, Retriever
 
@@ -62,7 +64,7 @@ def main() -> None:
     """Ask questions of a folder of documents, offline.
 
     \b
-    Start with:  rag index corpus/      then:  rag search "your question"
+    Start with:  rag index corpus/      then:  rag ask "your question"
     """
 
 
@@ -158,6 +160,125 @@ def status(index_dir: Path | None, documents: bool, as_json: bool) -> None:
     click.echo(f"size        {info['bytes'] / 1e6:.2f} MB")
     for d in info.get("document_list", []):
         click.echo(f"  {d['doc_id']:<34} {d['chunks']:>4} chunks  {d['title'][:60]}")
+
+
+def _answer_options(fn):
+    """Options shared by ``ask`` and ``chat``."""
+    options = [
+        click.option("--generator", type=click.Choice(GENERATORS), default=AnswerSettings.generator,
+                     show_default=True, help="llama = the bundled Qwen2.5-Coder-1.5B-Instruct; extractive = "
+                     "no language model, quotes the best sentences (instant)."),
+        click.option("--model", "llm", default="", metavar="PATH",
+                     help="llama: a GGUF file; transformers: a local Hugging Face folder or .gguf file."),
+        click.option("-k", type=click.IntRange(1, 20), default=AnswerSettings.k, show_default=True,
+                     help="Passages given to the model."),
+        click.option("--mode", type=click.Choice(MODES), default=AnswerSettings.mode, show_default=True,
+                     help="Retrieval mode."),
+        click.option("--verify", type=click.Choice(["judge", "lexical", "off"]), default=AnswerSettings.verify,
+                     show_default=True, help="How answer sentences are checked against the passages they cite."),
+        INDEX_OPTION,
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _assistant(index_dir: Path | None, generator: str, llm: str, k: int, mode: str, verify: str) -> Assistant:
+    settings = AnswerSettings(generator=generator, model=llm, k=k, mode=mode, verify=verify)
+    index = Index(index_dir or default_index_dir())
+    index.snapshot()  # fail now, with the command to run, if there is no index
+    assistant = Assistant(index, settings)
+    if generator != "extractive" and sys.stderr.isatty():
+        click.echo("Loading the answer model...", err=True)
+    assistant.warm_up()
+    return assistant
+
+
+def _print_answer(answer: Answer, streamed: str) -> None:
+    """After the streamed text: what verification changed, then the cited sources with their quotes."""
+    if answer.abstained:
+        if streamed.strip() != answer.text:
+            click.echo(f"\n{answer.text}")
+        if answer.passages:
+            click.secho("\nClosest passages found:", bold=True)
+            for n, hit in enumerate(answer.passages[:3], 1):
+                click.echo(f"  {n}. {hit.title} ({hit.doc_id} [{hit.start}:{hit.end}])")
+                click.echo(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "     "))
+        return
+    removed = [c for c in answer.claims if not c.supported]
+    if removed:
+        click.secho("\nNot supported by the cited passages, removed:", fg="yellow", err=False)
+        for claim in removed:
+            click.echo(f"  - {claim.text} ({claim.note})")
+        click.secho("Verified answer:", bold=True)
+        click.echo(answer.text)
+    click.secho("\nSources:", bold=True)
+    for c in answer.citations:
+        where = f"{c.doc_id} [{c.start}:{c.end}]" + (f" p.{c.page}" if c.page else "")
+        click.echo(f"  [{c.n}] {c.title} ({where})")
+        click.echo(textwrap.indent(textwrap.fill("\u201c" + " ".join(c.quote.split()) + "\u201d", 96), "      "))
+
+
+def _stream_answer(assistant: Assistant, question: str, history: list[tuple[str, str]]) -> Answer:
+    stream = assistant.stream(question, history)
+    pieces = []
+    for piece in stream:
+        pieces.append(piece)
+        click.echo(piece, nl=False)
+    click.echo()
+    answer = stream.result()
+    _print_answer(answer, "".join(pieces))
+    return answer
+
+
+@main.command()
+@click.argument("question")
+@_answer_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (no streaming).")
+def ask(question: str, generator: str, llm: str, k: int, mode: str, verify: str, index_dir: Path | None,
+        as_json: bool) -> None:
+    """Answer QUESTION from the indexed documents, citing the passages used.
+
+    The answer streams as it is written; every sentence is then checked against the passages it
+    cites, unsupported sentences are removed, and the sources are listed with the supporting text.
+    When the documents don't hold the answer, it says so and shows the closest passages.
+    """
+    assistant = _assistant(index_dir, generator, llm, k, mode, verify)
+    if as_json:
+        click.echo(json.dumps(assistant.ask(question).to_dict(), ensure_ascii=False, indent=2))
+        return
+    _stream_answer(assistant, question, [])
+
+
+@main.command()
+@_answer_options
+def chat(generator: str, llm: str, k: int, mode: str, verify: str, index_dir: Path | None) -> None:
+    """Talk with your documents in the terminal; follow-up questions ("and Canada?") work.
+
+    Type a question and press Enter. /clear starts a new conversation; /quit, an empty line or
+    Ctrl-D ends it.
+    """
+    assistant = _assistant(index_dir, generator, llm, k, mode, verify)
+    history: list[tuple[str, str]] = []
+    click.echo("Ask a question about your documents (/clear for a new conversation, /quit to end).")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            click.echo()
+            return
+        if question in ("", "/quit", "/exit"):
+            return
+        if question == "/clear":
+            history.clear()
+            click.echo("(new conversation)")
+            continue
+        try:
+            answer = _stream_answer(assistant, question, history)
+        except RagError as exc:  # a bad question should not end the conversation
+            click.echo(f"error: {exc}", err=True)
+            continue
+        history.append((question, answer.text))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import Embedder, Index, Settings
+from rag import Embedder, Generator, Index, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -42,6 +42,33 @@ class FakeEmbedder(Embedder):
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 2
+
+
+class ScriptedGenerator(Generator):
+    """A language model that says what the test tells it to, word by word, and records what it was asked.
+
+    ``replies`` are returned in order, one per ``complete`` call (a callable gets the user prompt and
+    returns the reply); ``judge_value`` is its P(yes).
+    """
+
+    name = "scripted"
+
+    def __init__(self, replies: Sequence[str] = (), judge_value: float | None = 0.9) -> None:
+        self.replies = list(replies)
+        self.judge_value = judge_value
+        self.prompts: list[tuple[str, str]] = []
+        self.judged: list[tuple[str, str]] = []
+
+    def complete(self, system: str, user: str, max_tokens: int = 200):
+        self.prompts.append((system, user))
+        reply = self.replies.pop(0) if self.replies else ""
+        reply = reply(user) if callable(reply) else reply
+        for i, word in enumerate(reply.split(" ")):
+            yield ("" if i == 0 else " ") + word
+
+    def yes_probability(self, system: str, user: str) -> float | None:
+        self.judged.append((system, user))
+        return self.judge_value
 
 
 @pytest.fixture

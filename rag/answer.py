@@ -1,0 +1,341 @@
+"""Grounded answers: retrieve, generate with [n] citations, verify every sentence, or abstain.
+
+    >>> assistant = rag.Assistant(rag.Index("index"))          # doctest: +SKIP
+    >>> answer = assistant.ask("Which countries could join Pillar 2?")   # doctest: +SKIP
+    >>> stream = assistant.stream("And Canada?", history=[(answer.question, answer.text)])  # doctest: +SKIP
+    >>> for piece in stream: print(piece, end="")              # doctest: +SKIP
+    >>> stream.answer.citations                                # doctest: +SKIP
+
+The pipeline: a follow-up is rewritten into a standalone question; the retriever finds passages;
+if even the best is a weak match, we abstain without asking the model; otherwise the model
+streams an answer citing passage numbers; markers that point nowhere are dropped; each sentence
+is checked against the passages it cites (content words, numbers, and the model as a yes/no
+judge); unsupported sentences are removed; with none left, we abstain and show the closest passages.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from . import prompts
+from .config import MODES
+from .context import compact
+from .errors import ConfigError
+from .generation import GENERATORS, Generator, make_generator
+from .index import Index
+from .retriever import Hit, Retriever
+from .sentences import numbers, split_sentences, support
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_ABSTAIN_LIKE = re.compile(
+    r"documents? (?:do(?:es)?n['\u2019]?t|do(?:es)? not) say|passages? (?:do(?:es)?n['\u2019]?t|do(?:es)? not) "
+    r"(?:contain|say|mention|provide|state|include)|no information|not (?:mentioned|provided|stated) in",
+    re.IGNORECASE)
+_FOLLOW_UP = re.compile(
+    r"^(?:and|but|also|what about|how about|so|then|why|same)\b|\b(?:it|its|they|them|their|this|that|these|"
+    r"those|he|she|his|her|there|the same)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How an answer is made. Round-trips through plain dicts like ``Settings``."""
+
+    generator: str = "llama"
+    model: str = ""            # GGUF file (llama) or HF folder/.gguf (transformers); empty = bundled
+    k: int = 5                 # passages given to the model
+    mode: str = "hybrid"
+    prompt: str = prompts.DEFAULT_PROMPT
+    max_tokens: int = 160
+    # Prompt budget for passage text, in tokens (0 = whole passages): the model reads ~80 tokens/s here.
+    context_tokens: int = 240
+    # Abstain without asking the model when no passage's cosine similarity reaches this.
+    min_dense_score: float = 0.25
+    verify: str = "judge"      # "judge" (words + numbers + model), "lexical" (words + numbers), "off"
+    min_support: float = 0.5   # share of a sentence's content words found in its cited passages
+    judge_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        if not isinstance(self.k, int) or not 1 <= self.k <= 20:
+            raise ConfigError(f"k must be an integer from 1 to 20, got {self.k!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.prompt not in prompts.ANSWER_SYSTEMS:
+            raise ConfigError(f"prompt must be one of {', '.join(prompts.ANSWER_SYSTEMS)}, got {self.prompt!r}")
+        if self.verify not in ("judge", "lexical", "off"):
+            raise ConfigError(f"verify must be judge, lexical or off, got {self.verify!r}")
+        if not isinstance(self.context_tokens, int) or self.context_tokens < 0:
+            raise ConfigError(f"context_tokens must be an integer >= 0, got {self.context_tokens!r}")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 8:
+            raise ConfigError(f"max_tokens must be an integer >= 8, got {self.max_tokens!r}")
+        for name in ("min_dense_score", "min_support", "judge_threshold"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [-1, 1], got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnswerSettings:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown answer setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage an answer cites, numbered as the model saw it. ``quote_*`` spans the supporting sentence."""
+
+    n: int
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    quote_start: int
+    quote_end: int
+    chunk_id: int = 0
+    page: int | None = None
+
+    @property
+    def quote(self) -> str:
+        return self.text[self.quote_start - self.start : self.quote_end - self.start]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One answer sentence, the passages it cites, and whether they support it."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    support: float                  # share of content words found in the cited passages
+    judge: float | None = None      # the model's P(yes) that the passages state it
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    standalone: str                 # the question retrieval used (a rewritten follow-up)
+    text: str                       # the verified answer shown to the user, or the abstention
+    claims: tuple[Claim, ...]
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...]       # everything retrieved, in prompt order (closest first)
+    abstained: bool
+    reason: str = ""                # why we abstained: weak-retrieval, model, unsupported
+    raw: str = ""                   # what the model wrote, before verification
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``rag ask --json`` object."""
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "citations": [{"n": c.n, "doc_id": c.doc_id, "title": c.title, "start": c.start, "end": c.end,
+                           "text": c.text, "quote": c.quote, "quote_start": c.quote_start,
+                           "quote_end": c.quote_end, "page": c.page} for c in self.citations],
+            "sentences": [asdict(claim) | {"citations": list(claim.citations)} for claim in self.claims],
+            "closest": [{"n": n, "doc_id": h.doc_id, "title": h.title, "start": h.start, "end": h.end,
+                         "text": h.text} for n, h in enumerate(self.passages[:3], 1)] if self.abstained else [],
+            "raw": self.raw,
+            "timings": self.timings,
+        }
+
+
+class AnswerStream:
+    """Iterate for the answer's text as the model writes it; ``answer`` holds the verified result after.
+
+    ``passages`` is set before the first piece arrives, so a UI can show sources while it streams.
+    """
+
+    def __init__(self, run: Iterator[str]) -> None:
+        self._run = run
+        self.passages: tuple[Hit, ...] = ()
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._run
+
+    def result(self) -> Answer:
+        """Drain the stream and return the verified answer."""
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer
+
+
+class Assistant:
+    """Answers questions from an ``Index``. Cheap to build; ``warm_up()`` loads models ahead of time."""
+
+    def __init__(self, index: Index, settings: AnswerSettings | None = None,
+                 generator: Generator | None = None) -> None:
+        self.index = index
+        self.settings = settings or AnswerSettings()
+        self.retriever = Retriever(index)
+        self.generator = generator or make_generator(self.settings.generator, self.settings.model)
+        self._lock = threading.Lock()  # one generation at a time: a 2-core CPU can't do two well
+
+    def warm_up(self) -> None:
+        self.retriever.warm_up()
+        self.generator.warm_up()
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation)."""
+        return self.stream(question, history).result()
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> AnswerStream:
+        """Like ``ask``, but the text can be read as it is generated."""
+        question = (question or "").strip()
+        if not question:
+            raise ConfigError("the question is empty")
+        stream = AnswerStream(iter(()))
+        stream._run = self._run(stream, question, list(history))
+        return stream
+
+    def _run(self, stream: AnswerStream, question: str, history: list[tuple[str, str]]) -> Iterator[str]:
+        s = self.settings
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        with self._lock:
+            standalone = question
+            if history and _FOLLOW_UP.search(question):
+                standalone = self.generator.rewrite(history, question)
+                timings["rewrite_s"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            hits = tuple(self.retriever.search(standalone, k=s.k, mode=s.mode))
+            stream.passages = hits
+            timings["retrieval_s"] = time.perf_counter() - t1
+            best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+            if not hits or (best is not None and best < s.min_dense_score):
+                stream.answer = self._abstain(question, standalone, hits, "weak-retrieval", "", timings, t0)
+                yield stream.answer.text
+                return
+            embedder = self.index.embedder if s.mode != "bm25" else None
+            excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder) if e.sentences]
+            # Same-document passages side by side (best document first), so each title is written once.
+            first = {}
+            for i, e in enumerate(excerpts):
+                first.setdefault(e.hit.doc_id, i)
+            excerpts.sort(key=lambda e: first[e.hit.doc_id])
+            hits = tuple(e.hit for e in excerpts)  # numbered as the model sees them
+            stream.passages = hits
+            timings["context_s"] = time.perf_counter() - t1 - timings["retrieval_s"]
+            t2 = time.perf_counter()
+            pieces: list[str] = []
+            for piece in self.generator.answer(standalone, [(h.title, e.text) for h, e in zip(hits, excerpts,
+                                                                                            strict=True)],
+                                               s.prompt, s.max_tokens):
+                if not pieces:
+                    timings["first_token_s"] = time.perf_counter() - t0
+                pieces.append(piece)
+                yield piece
+            timings["generation_s"] = time.perf_counter() - t2
+            raw = "".join(pieces).strip()
+            t3 = time.perf_counter()
+            claims = self._verify(raw, hits, [e.text for e in excerpts], standalone)
+            timings["verify_s"] = time.perf_counter() - t3
+            kept = [c for c in claims if c.supported]
+            if not kept:
+                reason = "model" if _ABSTAIN_LIKE.search(raw) or not raw else "unsupported"
+                stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
+                return
+            text = " ".join(_with_markers(c) for c in kept)
+            timings["total_s"] = time.perf_counter() - t0
+            stream.answer = Answer(question, standalone, text, tuple(claims), _citations(kept, hits), hits,
+                                   False, "", raw, _rounded(timings))
+
+    def _verify(self, raw: str, hits: Sequence[Hit], shown: Sequence[str], question: str) -> list[Claim]:
+        """Split the raw answer into sentences; keep each one's valid markers; judge its support.
+
+        Words and numbers are checked against the whole cited passages; the judge reads only what the
+        model was shown of them (``shown``), which is shorter and so quicker to read.
+        """
+        s = self.settings
+        claims: list[Claim] = []
+        sentences: list[tuple[str, list[int]]] = []
+        for sentence in split_sentences(raw):
+            cited: list[int] = []
+            for group in _MARKER.findall(sentence.text):
+                for n in (int(x) for x in group.split(",")):
+                    if 1 <= n <= len(hits) and n not in cited:
+                        cited.append(n)
+            text = _MARKER.sub("", sentence.text).strip()
+            if not text and sentences:  # a marker left alone after the full stop belongs to the sentence before
+                sentences[-1][1].extend(n for n in cited if n not in sentences[-1][1])
+            else:
+                sentences.append((text, cited))
+        for text, cited in sentences:
+            if not text or _ABSTAIN_LIKE.search(text) or not re.search(r"\w", text):
+                continue
+            note = ""
+            evidence = "\n".join(hits[n - 1].text for n in cited)
+            lexical = support(text, evidence, question) if cited else 0.0
+            if lexical < s.min_support or numbers(text) - numbers(evidence):
+                # Small models often cite the passage next to the right one, or none: when exactly what
+                # the sentence says is in another passage shown, cite that one instead.
+                score, n = max((support(text, h.text, question), n) for n, h in enumerate(hits, 1))
+                if score >= 0.8 and score > lexical and numbers(text) <= numbers(hits[n - 1].text):
+                    note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
+                    cited, evidence, lexical = [n], hits[n - 1].text, score
+            if not cited:
+                claims.append(Claim(text, (), False, 0.0, None, "no citation"))
+                continue
+            missing = numbers(text) - numbers(evidence)
+            if s.verify == "off":
+                claims.append(Claim(text, tuple(cited), True, round(lexical, 3), None, note))
+                continue
+            if missing:
+                claims.append(Claim(text, tuple(cited), False, round(lexical, 3), None,
+                                    f"numbers not in the cited passages: {', '.join(sorted(missing))}"))
+                continue
+            judge = (self.generator.judge(text, "\n".join(shown[n - 1] for n in cited))
+                     if s.verify == "judge" and lexical >= s.min_support else None)
+            ok = lexical >= s.min_support and (judge is None or judge >= s.judge_threshold)
+            if not ok:
+                note = ("few of its words are in the cited passages" if lexical < s.min_support
+                        else "the judge found no support")
+            claims.append(Claim(text, tuple(cited), ok, round(lexical, 3),
+                                None if judge is None else round(judge, 3), note))
+        return claims
+
+    def _abstain(self, question: str, standalone: str, hits: tuple[Hit, ...], reason: str, raw: str,
+                 timings: dict[str, float], t0: float, claims: Sequence[Claim] = ()) -> Answer:
+        timings["total_s"] = time.perf_counter() - t0
+        return Answer(question, standalone, prompts.ABSTAIN, tuple(claims), (), hits, True, reason, raw,
+                      _rounded(timings))
+
+
+def _citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, ...]:
+    """The cited passages, in order of first citation, each with its best-supporting sentence."""
+    out: dict[int, Citation] = {}
+    for claim in claims:
+        for n in claim.citations:
+            if n in out:
+                continue
+            hit = hits[n - 1]
+            sentences = split_sentences(hit.text, offset=hit.start) or []
+            best = max(sentences, key=lambda s: support(claim.text, s.text), default=None)
+            q0, q1 = (best.start, best.end) if best else (hit.start, hit.end)
+            out[n] = Citation(n, hit.doc_id, hit.title, hit.start, hit.end, hit.text, q0, q1, hit.chunk_id, hit.page)
+    return tuple(out.values())
+
+
+def _with_markers(claim: Claim) -> str:
+    """"Japan may join." with citations 1 and 3 -> "Japan may join [1][3]."."""
+    body, punct = re.match(r"(.*?)([.!?]['\"\u2019\u201d)]*)?$", claim.text, re.DOTALL).groups()
+    return body.rstrip() + " " + "".join(f"[{n}]" for n in claim.citations) + (punct or "")
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in timings.items()}

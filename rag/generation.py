@@ -1,0 +1,309 @@
+"""Generators write the answer. One required method for a language model: ``complete``.
+
+``answer``, ``rewrite`` and ``judge`` are built on top of it; the ``extractive`` backend, which has
+no language model, overrides those three instead. Constructors are cheap; weights load in
+``warm_up()`` (called on first use), once per generator.
+
+Backends: ``llama`` (default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M with llama-cpp-python),
+``transformers`` (a local Hugging Face model folder, or a GGUF file through ``gguf_file``), and
+``extractive`` (picks the best supporting sentences; no model, instant).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+
+from . import prompts
+from .errors import ConfigError
+from .sentences import content_terms, split_sentences
+
+GENERATORS = ("llama", "transformers", "extractive")
+Passage = tuple[str, str]  # (title, text)
+
+
+class Generator:
+    """Base class. LLM backends implement ``complete`` (and ``yes_probability`` to act as a judge)."""
+
+    name = "base"
+
+    def warm_up(self) -> None:
+        """Load heavy state. Safe to call many times."""
+
+    def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
+        """Stream the reply to a (system, user) exchange, piece by piece, greedy decoding."""
+        raise NotImplementedError
+
+    def yes_probability(self, system: str, user: str) -> float | None:
+        """P(yes) / (P(yes) + P(no)) for the first reply token, or None if this backend can't tell."""
+        return None
+
+    # Conveniences built on ``complete``.
+    def answer(self, question: str, passages: Sequence[Passage], prompt: str = prompts.DEFAULT_PROMPT,
+               max_tokens: int = 200) -> Iterator[str]:
+        """Stream a cited answer to ``question`` from numbered ``passages``."""
+        if prompt not in prompts.ANSWER_SYSTEMS:
+            raise ConfigError(f"prompt must be one of {', '.join(prompts.ANSWER_SYSTEMS)}, got {prompt!r}")
+        return self.complete(prompts.ANSWER_SYSTEMS[prompt], prompts.answer_user(question, passages), max_tokens)
+
+    def rewrite(self, history: Sequence[tuple[str, str]], question: str) -> str:
+        """Turn a follow-up ("and Canada?") into a standalone question using the conversation."""
+        text = "".join(self.complete(prompts.REWRITE_SYSTEM, prompts.rewrite_user(history, question), 60))
+        text = text.strip().splitlines()[0].strip() if text.strip() else ""
+        return text or question
+
+    def judge(self, claim: str, evidence: str) -> float | None:
+        """Probability that ``evidence`` supports ``claim``, or None without a judge."""
+        return self.yes_probability(prompts.JUDGE_SYSTEM, prompts.judge_user(claim, evidence))
+
+
+class LlamaGenerator(Generator):
+    """A GGUF model run by llama.cpp on the CPU. Default: the bundled Qwen2.5-Coder-1.5B-Instruct.
+
+    The prompt is tokenised piece by piece: the chat template's control tokens as special tokens,
+    the passages and question as plain text, so no document can forge a turn. The key/value cache
+    after each fixed system prompt is saved and restored, so only passages and question are
+    evaluated per answer (llama.cpp reuses the longest common token prefix on its own).
+    """
+
+    name = "llama"
+
+    def __init__(self, model_path: str | Path = "", n_ctx: int = 2048, threads: int | None = None) -> None:
+        self.model_path = Path(model_path) if model_path else None
+        if self.model_path is not None and not self.model_path.is_file():
+            raise ConfigError(f"llama model must be a GGUF file, got {str(model_path)!r}")
+        if n_ctx < 512:
+            raise ConfigError(f"n_ctx must be at least 512, got {n_ctx!r}")
+        self.n_ctx = n_ctx
+        self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        self._llm = None
+        self._states: dict[tuple[int, ...], object] = {}
+        self._lock = threading.RLock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                return
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from llama_cpp import Llama
+
+            from .models import bundled_gguf
+
+            path = self.model_path or bundled_gguf()
+            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads,
+                              n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
+            self._eos = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
+
+    def _tokens(self, system: str, user: str) -> tuple[list[int], int]:
+        """The prompt's tokens, and how many of them are the fixed system part."""
+        tok = self._llm.tokenize
+        head = tok(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n".encode(), add_bos=False,
+                   special=True)
+        body = tok(user.encode(), add_bos=False, special=False)
+        tail = tok(b"<|im_end|>\n<|im_start|>assistant\n", add_bos=False, special=True)
+        tokens = head + body + tail
+        if len(tokens) >= self.n_ctx - 8:
+            raise ConfigError(f"the prompt has {len(tokens)} tokens, more than the model's context "
+                              f"({self.n_ctx}); ask with fewer passages (-k)")
+        return tokens, len(head)
+
+    def _restore_prefix(self, tokens: list[int], fixed: int) -> None:
+        """Put the cached state of ``tokens[:fixed]`` in place unless the context already starts with it."""
+        llm = self._llm
+        prefix = tuple(tokens[:fixed])
+        if llm.n_tokens >= fixed and tuple(llm._input_ids[:fixed]) == prefix:
+            return
+        state = self._states.get(prefix)
+        if state is None:
+            llm.reset()
+            llm.eval(list(prefix))
+            self._states[prefix] = llm.save_state()
+        else:
+            llm.load_state(state)
+
+    def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
+        self.warm_up()
+        with self._lock:
+            llm = self._llm
+            tokens, fixed = self._tokens(system, user)
+            self._restore_prefix(tokens, fixed)
+            budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
+            pending = b""
+            for count, token in enumerate(llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0,
+                                                       repeat_penalty=1.0, reset=True)):
+                if token in self._eos or count >= budget:
+                    break
+                pending += llm.detokenize([token])
+                try:  # a multi-byte character can span tokens: emit only whole characters
+                    text = pending.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                pending = b""
+                yield text
+
+    def yes_probability(self, system: str, user: str) -> float | None:
+        self.warm_up()
+        with self._lock:
+            llm = self._llm
+            tokens, fixed = self._tokens(system, user)
+            self._restore_prefix(tokens, fixed)
+            common = 0
+            for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+                if a != b:
+                    break
+                common += 1
+            llm.n_tokens = common
+            llm.eval(tokens[common:])  # at least one token, so the last position has fresh logits
+            import numpy as np
+
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            return _yes_share(logits, self._yes_no_ids())
+
+    @cache  # noqa: B019 - one generator per model for the process's life
+    def _yes_no_ids(self) -> tuple[list[int], list[int]]:
+        return _first_token_ids(self._llm.tokenize, ["yes", "Yes", "YES"]), _first_token_ids(
+            self._llm.tokenize, ["no", "No", "NO"])
+
+
+def _first_token_ids(tokenize, words: list[str]) -> list[int]:
+    ids = {tokenize(w.encode(), add_bos=False, special=False)[0] for w in words}
+    ids |= {tokenize((" " + w).encode(), add_bos=False, special=False)[0] for w in words}
+    return sorted(ids)
+
+
+def _yes_share(logits, ids: tuple[list[int], list[int]]) -> float:
+    yes, no = ids
+    top = max(float(logits[i]) for i in yes + no)
+    p_yes = sum(math.exp(float(logits[i]) - top) for i in yes)
+    p_no = sum(math.exp(float(logits[i]) - top) for i in no)
+    return p_yes / (p_yes + p_no)
+
+
+class TransformersGenerator(Generator):
+    """A local Hugging Face causal LM (folder), or a GGUF file via ``gguf_file`` (dequantised by transformers)."""
+
+    name = "transformers"
+
+    def __init__(self, model: str | Path, gguf_file: str | None = None, device: str = "cpu") -> None:
+        path = Path(model)
+        if gguf_file is None and path.is_file() and path.suffix == ".gguf":
+            path, gguf_file = path.parent, path.name
+        if not path.is_dir():
+            raise ConfigError(f"transformers model must be a local folder (or a .gguf file), got {str(model)!r}")
+        if gguf_file and not (path / gguf_file).is_file():
+            raise ConfigError(f"gguf_file {gguf_file!r} is not in {path}")
+        self.path, self.gguf_file, self.device = path, gguf_file, device
+        self._model = self._tokenizer = None
+        self._lock = threading.RLock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            kwargs = {"local_files_only": True}
+            if self.gguf_file:
+                kwargs["gguf_file"] = self.gguf_file
+            if self.gguf_file:
+                import importlib.util
+
+                missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
+                if missing:
+                    raise ConfigError(f"reading a GGUF file with transformers needs {' and '.join(missing)}: "
+                                      f'pip install ".[transformers]"')
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), **kwargs)
+            self._model = AutoModelForCausalLM.from_pretrained(str(self.path), **kwargs).to(self.device).eval()
+
+    def _inputs(self, system: str, user: str):
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                   return_dict=True).to(self.device)
+
+    def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
+        self.warm_up()
+        from transformers import TextIteratorStreamer
+
+        with self._lock:
+            inputs = self._inputs(system, user)
+            streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+            worker = threading.Thread(target=self._model.generate, kwargs=dict(
+                **inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer,
+                pad_token_id=self._tokenizer.eos_token_id))
+            worker.start()
+            yield from (piece for piece in streamer if piece)
+            worker.join()
+
+    def yes_probability(self, system: str, user: str) -> float | None:
+        self.warm_up()
+        import torch
+
+        with self._lock, torch.no_grad():
+            logits = self._model(**self._inputs(system, user)).logits[0, -1]
+            tokenize = lambda text, **_: self._tokenizer.encode(text.decode(), add_special_tokens=False)  # noqa: E731
+            ids = (_first_token_ids(tokenize, ["yes", "Yes", "YES"]), _first_token_ids(tokenize, ["no", "No", "NO"]))
+            return _yes_share(logits, ids)
+
+
+class ExtractiveGenerator(Generator):
+    """No language model: answers with the passage sentences that best match the question, cited.
+
+    A sentence's score is the idf-weighted share of the question's content words it contains
+    (idf over the sentences of the retrieved passages), with a small bonus for higher-ranked passages.
+    """
+
+    name = "extractive"
+
+    def __init__(self, min_score: float = 0.35, max_sentences: int = 2) -> None:
+        self.min_score = min_score
+        self.max_sentences = max_sentences
+
+    def answer(self, question: str, passages: Sequence[Passage], prompt: str = prompts.DEFAULT_PROMPT,
+               max_tokens: int = 200) -> Iterator[str]:
+        q_terms = content_terms(question)
+        candidates = []  # (score, passage number, sentence text)
+        for n, (_, text) in enumerate(passages, 1):
+            for sentence in split_sentences(text):
+                candidates.append((n, sentence.text, content_terms(sentence.text)))
+        if not q_terms or not candidates:
+            yield prompts.ABSTAIN
+            return
+        df = {t: sum(t in terms for _, _, terms in candidates) for t in q_terms}
+        idf = {t: math.log(1 + len(candidates) / (1 + df[t])) for t in q_terms}
+        total = sum(idf.values())
+        scored = sorted(((sum(idf[t] for t in q_terms & terms) / total - 0.01 * n, n, text)
+                         for n, text, terms in candidates), key=lambda item: -item[0])
+        best = scored[0][0]
+        if best < self.min_score:
+            yield prompts.ABSTAIN
+            return
+        chosen = [item for item in scored[: self.max_sentences] if item[0] >= 0.8 * best]
+        for i, (_, n, text) in enumerate(chosen):
+            text = re.sub(r"\s*\[\d+\]", "", " ".join(text.split()))
+            yield ("" if i == 0 else " ") + f"{text} [{n}]"
+
+    def rewrite(self, history: Sequence[tuple[str, str]], question: str) -> str:
+        return f"{history[-1][0]} {question}" if history else question
+
+    def judge(self, claim: str, evidence: str) -> float | None:
+        return None
+
+
+def make_generator(name: str = "llama", model: str | Path = "", **options) -> Generator:
+    """Build a generator by backend name (cheap: nothing loads until first use)."""
+    if name == "llama":
+        return LlamaGenerator(model, **options)
+    if name == "transformers":
+        if not model:
+            raise ConfigError("the transformers generator needs --model: a local Hugging Face folder or .gguf file")
+        return TransformersGenerator(model, **options)
+    if name == "extractive":
+        return ExtractiveGenerator(**options)
+    raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {name!r}")
