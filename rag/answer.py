@@ -29,7 +29,7 @@ from .errors import ConfigError
 from .generation import GENERATORS, Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
-from .sentences import numbers, split_sentences, support
+from .sentences import all_words, names, numbers, split_sentences, support
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ABSTAIN_LIKE = re.compile(
@@ -58,6 +58,8 @@ class AnswerSettings:
     verify: str = "judge"      # "judge" (words + numbers + model), "lexical" (words + numbers), "off"
     min_support: float = 0.5   # share of a sentence's content words found in its cited passages
     judge_threshold: float = 0.5
+    # Abstain when the model, asked whether the verified answer gives what the question asks, says no.
+    relevance_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
@@ -74,7 +76,7 @@ class AnswerSettings:
             raise ConfigError(f"context_tokens must be an integer >= 0, got {self.context_tokens!r}")
         if not isinstance(self.max_tokens, int) or self.max_tokens < 8:
             raise ConfigError(f"max_tokens must be an integer >= 8, got {self.max_tokens!r}")
-        for name in ("min_dense_score", "min_support", "judge_threshold"):
+        for name in ("min_dense_score", "min_support", "judge_threshold", "relevance_threshold"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [-1, 1], got {getattr(self, name)!r}")
 
@@ -130,7 +132,7 @@ class Answer:
     citations: tuple[Citation, ...]
     passages: tuple[Hit, ...]       # everything retrieved, in prompt order (closest first)
     abstained: bool
-    reason: str = ""                # why we abstained: weak-retrieval, model, unsupported
+    reason: str = ""                # why we abstained: weak-retrieval, model, unsupported, off-topic
     raw: str = ""                   # what the model wrote, before verification
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -166,6 +168,12 @@ class AnswerStream:
 
     def __iter__(self) -> Iterator[str]:
         yield from self._run
+
+    def close(self) -> None:
+        """Stop generating (a stop button): frees the model for the next question; ``answer`` stays None."""
+        close = getattr(self._run, "close", None)
+        if close:
+            close()
 
     def result(self) -> Answer:
         """Drain the stream and return the verified answer."""
@@ -222,7 +230,8 @@ class Assistant:
                 yield stream.answer.text
                 return
             embedder = self.index.embedder if s.mode != "bm25" else None
-            excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder) if e.sentences]
+            excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder,
+                                           self.generator.count_tokens) if e.sentences]
             # Same-document passages side by side (best document first), so each title is written once.
             first = {}
             for i, e in enumerate(excerpts):
@@ -244,13 +253,19 @@ class Assistant:
             raw = "".join(pieces).strip()
             t3 = time.perf_counter()
             claims = self._verify(raw, hits, [e.text for e in excerpts], standalone)
-            timings["verify_s"] = time.perf_counter() - t3
             kept = [c for c in claims if c.supported]
-            if not kept:
-                reason = "model" if _ABSTAIN_LIKE.search(raw) or not raw else "unsupported"
+            text = " ".join(_with_markers(c) for c in kept)
+            relevance = None
+            if kept and s.verify == "judge":
+                # True, cited sentences can still miss the point ("how many soldiers?" answered with when
+                # talks began): that is not an answer, and pretending it is hides that the documents are silent.
+                relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
+            timings["verify_s"] = time.perf_counter() - t3
+            if not kept or (relevance is not None and relevance < s.relevance_threshold):
+                reason = ("model" if _ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
+                    else "off-topic"
                 stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
                 return
-            text = " ".join(_with_markers(c) for c in kept)
             timings["total_s"] = time.perf_counter() - t0
             stream.answer = Answer(question, standalone, text, tuple(claims), _citations(kept, hits), hits,
                                    False, "", raw, _rounded(timings))
@@ -281,23 +296,23 @@ class Assistant:
             note = ""
             evidence = "\n".join(hits[n - 1].text for n in cited)
             lexical = support(text, evidence, question) if cited else 0.0
-            if lexical < s.min_support or numbers(text) - numbers(evidence):
+            if lexical < s.min_support or _unsupported_specifics(text, evidence, question):
                 # Small models often cite the passage next to the right one, or none: when exactly what
                 # the sentence says is in another passage shown, cite that one instead.
                 score, n = max((support(text, h.text, question), n) for n, h in enumerate(hits, 1))
-                if score >= 0.8 and score > lexical and numbers(text) <= numbers(hits[n - 1].text):
+                if score >= 0.8 and score > lexical and not _unsupported_specifics(text, hits[n - 1].text, question):
                     note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
                     cited, evidence, lexical = [n], hits[n - 1].text, score
             if not cited:
                 claims.append(Claim(text, (), False, 0.0, None, "no citation"))
                 continue
-            missing = numbers(text) - numbers(evidence)
+            missing = _unsupported_specifics(text, evidence, question)
             if s.verify == "off":
                 claims.append(Claim(text, tuple(cited), True, round(lexical, 3), None, note))
                 continue
             if missing:
                 claims.append(Claim(text, tuple(cited), False, round(lexical, 3), None,
-                                    f"numbers not in the cited passages: {', '.join(sorted(missing))}"))
+                                    f"not in the cited passages: {', '.join(sorted(missing))}"))
                 continue
             judge = (self.generator.judge(text, "\n".join(shown[n - 1] for n in cited))
                      if s.verify == "judge" and lexical >= s.min_support else None)
@@ -314,6 +329,16 @@ class Assistant:
         timings["total_s"] = time.perf_counter() - t0
         return Answer(question, standalone, prompts.ABSTAIN, tuple(claims), (), hits, True, reason, raw,
                       _rounded(timings))
+
+
+def _unsupported_specifics(claim: str, evidence: str, question: str) -> set[str]:
+    """Numbers and names the claim states that its evidence doesn't hold: where small models invent.
+
+    What the question already says is context: answers echo it ("The RUSI piece says …") while
+    the passage itself may never repeat the name.
+    """
+    missing = numbers(claim) - numbers(evidence) - numbers(question)
+    return missing | (names(claim) - all_words(evidence) - all_words(question))
 
 
 def _citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, ...]:

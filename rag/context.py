@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,11 +58,12 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder | None = None) -> list[Excerpt]:
+def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder | None = None,
+            count_tokens: Callable[[str], int] = estimate_tokens) -> list[Excerpt]:
     """Excerpts of ``hits`` (same order) whose texts fit ``budget`` tokens together. 0 = no cut."""
     per_hit = [[s for s in split_sentences(h.text, offset=h.start) or [Sentence(h.start, h.end, h.text)]
                 if not is_injection(s.text)] for h in hits]
-    if budget <= 0 or sum(estimate_tokens(s.text) for sentences in per_hit for s in sentences) <= budget:
+    if budget <= 0 or sum(count_tokens(s.text) for sentences in per_hit for s in sentences) <= budget:
         return [Excerpt(h, tuple(s)) for h, s in zip(hits, per_hit, strict=True)]
     flat = [(i, s) for i, sentences in enumerate(per_hit) for s in sentences]
     scores = _relatedness(question, [s.text for _, s in flat], embedder)
@@ -76,7 +77,7 @@ def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder 
             i, sentence = flat[j]
             if j in chosen or (pass_ == 1 and i in seen_hits):
                 continue
-            cost = estimate_tokens(sentence.text)
+            cost = count_tokens(sentence.text)
             if used + cost > budget:
                 continue
             chosen.add(j)

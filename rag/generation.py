@@ -43,6 +43,10 @@ class Generator:
         """P(yes) / (P(yes) + P(no)) for the first reply token, or None if this backend can't tell."""
         return None
 
+    def count_tokens(self, text: str) -> int:
+        """Prompt tokens ``text`` costs this model (an estimate unless the backend has a tokenizer)."""
+        return len(text) // 4 + 1
+
     # Conveniences built on ``complete``.
     def answer(self, question: str, passages: Sequence[Passage], prompt: str = prompts.DEFAULT_PROMPT,
                max_tokens: int = 200) -> Iterator[str]:
@@ -60,6 +64,10 @@ class Generator:
     def judge(self, claim: str, evidence: str) -> float | None:
         """Probability that ``evidence`` supports ``claim``, or None without a judge."""
         return self.yes_probability(prompts.JUDGE_SYSTEM, prompts.judge_user(claim, evidence))
+
+    def answers(self, question: str, answer: str) -> float | None:
+        """Probability that ``answer`` gives what ``question`` asks for, or None without a judge."""
+        return self.yes_probability(prompts.RELEVANCE_SYSTEM, prompts.relevance_user(question, answer))
 
 
 class LlamaGenerator(Generator):
@@ -98,6 +106,10 @@ class LlamaGenerator(Generator):
             self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads,
                               n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
             self._eos = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def _tokens(self, system: str, user: str) -> tuple[list[int], int]:
         """The prompt's tokens, and how many of them are the fixed system part."""
@@ -293,6 +305,9 @@ class ExtractiveGenerator(Generator):
         return f"{history[-1][0]} {question}" if history else question
 
     def judge(self, claim: str, evidence: str) -> float | None:
+        return None
+
+    def answers(self, question: str, answer: str) -> float | None:
         return None
 
 

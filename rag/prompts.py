@@ -68,6 +68,12 @@ JUDGE_SYSTEM = (
     "Answer with one word: yes or no."
 )
 
+RELEVANCE_SYSTEM = (
+    "You check answers. Given a question and an answer, answer yes if the answer gives the information the "
+    "question asks for, and no if it talks about something else or leaves out what was asked. "
+    "Answer with one word: yes or no."
+)
+
 REWRITE_SYSTEM = (
     "Rewrite the user's last question as one complete, standalone question, using the conversation "
     "for any missing context. Reply with the question only."
@@ -92,10 +98,16 @@ def passages_block(passages: Sequence[tuple[str, str]]) -> str:
     previous = None
     for n, (title, text) in enumerate(passages, 1):
         if title != previous:
-            lines.append(f"Document: {quote(title)}")
+            lines.append(f"Document: {short_title(quote(title))}")
             previous = title
         lines.append(f"[{n}] {quote(text)}")
     return "\n".join(lines)
+
+
+def short_title(title: str, words: int = 10) -> str:
+    """A title cut to its first ``words`` words: enough to tell documents apart, cheap to read."""
+    parts = title.split()
+    return title if len(parts) <= words else " ".join(parts[:words]) + " …"
 
 
 def answer_user(question: str, passages: Sequence[tuple[str, str]]) -> str:
@@ -104,6 +116,11 @@ def answer_user(question: str, passages: Sequence[tuple[str, str]]) -> str:
 
 def judge_user(claim: str, evidence: str) -> str:
     return f"Passage: {quote(evidence)}\n\nClaim: {quote(claim)}\n\nDoes the passage state the claim? yes or no"
+
+
+def relevance_user(question: str, answer: str) -> str:
+    return (f"Question: {quote(question)}\n\nAnswer: {quote(answer)}\n\n"
+            "Does the answer give what the question asks? yes or no")
 
 
 def rewrite_user(history: Sequence[tuple[str, str]], question: str) -> str:

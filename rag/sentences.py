@@ -82,6 +82,17 @@ def content_terms(text: str) -> set[str]:
     return set(_stemmer().stemWords(kept))
 
 
+def names(text: str) -> set[str]:
+    """Capitalised words after the first, lower-cased: the people, places and bodies a sentence names."""
+    tokens = re.findall(r"[A-Za-z][\w-]*", re.sub(r"\[\d+\]", " ", text))
+    return {t.lower() for t in tokens[1:] if t[0].isupper() and t.lower() not in STOP_WORDS}
+
+
+def all_words(text: str) -> set[str]:
+    """Every word of ``text``, lower-cased, split as ``names`` splits them."""
+    return {t.lower() for t in re.findall(r"[A-Za-z][\w-]*", text)}
+
+
 def numbers(text: str) -> set[str]:
     """Numbers mentioned in ``text`` ("1,677" and "1677" are the same), citation markers excluded."""
     text = re.sub(r"\[\d+\]", " ", text)

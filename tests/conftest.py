@@ -48,7 +48,7 @@ class ScriptedGenerator(Generator):
     """A language model that says what the test tells it to, word by word, and records what it was asked.
 
     ``replies`` are returned in order, one per ``complete`` call (a callable gets the user prompt and
-    returns the reply); ``judge_value`` is its P(yes).
+    returns the reply); ``judge_value`` is its P(yes) (or a callable of the system and user prompts).
     """
 
     name = "scripted"
@@ -68,7 +68,7 @@ class ScriptedGenerator(Generator):
 
     def yes_probability(self, system: str, user: str) -> float | None:
         self.judged.append((system, user))
-        return self.judge_value
+        return self.judge_value(system, user) if callable(self.judge_value) else self.judge_value
 
 
 @pytest.fixture
