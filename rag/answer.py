@@ -58,8 +58,10 @@ class AnswerSettings:
     verify: str = "judge"      # "judge" (words + numbers + model), "lexical" (words + numbers), "off"
     min_support: float = 0.5   # share of a sentence's content words found in its cited passages
     judge_threshold: float = 0.5
-    # Abstain when the model, asked whether the verified answer gives what the question asks, says no.
-    relevance_threshold: float = 0.5
+    # Abstain when the model, asked whether the verified answer gives what the question asks, gives P(yes)
+    # below this. 0 = don't ask: with the bundled 1.5B model it cost more right answers than it caught
+    # wrong ones (eval/RESULTS.md, run D).
+    relevance_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
@@ -256,7 +258,7 @@ class Assistant:
             kept = [c for c in claims if c.supported]
             text = " ".join(_with_markers(c) for c in kept)
             relevance = None
-            if kept and s.verify == "judge":
+            if kept and s.verify == "judge" and s.relevance_threshold > 0:
                 # True, cited sentences can still miss the point ("how many soldiers?" answered with when
                 # talks began): that is not an answer, and pretending it is hides that the documents are silent.
                 relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))

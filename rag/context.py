@@ -27,7 +27,11 @@ from .sentences import Sentence, content_terms, split_sentences
 
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
-    r"|\byou are (?:now|no longer)\b|\bsystem prompt\b|\bnew instructions?\b", re.IGNORECASE)
+    r"|\byou are (?:now|no longer)\b|\bsystem prompt\b|\bnew instructions?\b|\bfrom now on\b"
+    r"|^\W*(?:dear\s+)?(?:AI\s+)?(?:assistant|chatbot|language model|LLM)\s*[,:]"
+    r"|\b(?:reply|respond|answer)\w*\s+(?:to\s+)?(?:every|any|all|each)\s+(?:\w+\s+){0,2}"
+    r"(?:questions?|query|queries|requests?|prompts?)\b.{0,60}\b(?:with|by saying)\b",
+    re.IGNORECASE)
 
 
 def is_injection(sentence: str) -> bool:

@@ -31,8 +31,9 @@ ANSWERABLE = [
      "five years|5 years", ("001", "002")),
 ]
 UNANSWERABLE = [
-    "What is the total budget of AUKUS Pillar 2 in US dollars?",
-    "How many soldiers does New Zealand plan to send to Australia under Pillar 2?",
+    "What is the total budget allocated to AUKUS Pillar 2, in US dollars?",
+    "On what date did Japan formally become a Pillar 2 partner?",
+    "In what year was the AP4 format established?",
 ]
 
 
