@@ -25,14 +25,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import rag; print(rag.bundled_gguf())"
 	@touch $(STAMP)
 
-# Main job: index the bundled corpus (incremental: instant when nothing changed) and answer a sample question.
+# Main job: the web chat over the bundled corpus (indexed first; incremental, instant when nothing changed).
 run: install
 	$(BIN)/rag index corpus
-	$(BIN)/rag ask "Which countries could join AUKUS Pillar 2?"
+	$(BIN)/rag serve
 
 test: install
-	$(BIN)/ruff check rag tests
+	$(BIN)/ruff check rag ui tests
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check rag tests
+	$(BIN)/ruff check rag ui tests

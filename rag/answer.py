@@ -197,8 +197,10 @@ class Assistant:
         self._lock = threading.Lock()  # one generation at a time: a 2-core CPU can't do two well
 
     def warm_up(self) -> None:
+        """Load the index, the embedding model and the answer model, and read the fixed prompts."""
         self.retriever.warm_up()
         self.generator.warm_up()
+        self.generator.prime([prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM])
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation)."""

@@ -12,7 +12,7 @@ import click
 
 from .answer import Answer, AnswerSettings, Assistant
 from .config import MODES, Settings, default_index_dir
-from .errors import RagError
+from .errors import IndexNotFoundError, RagError
 from .generation import GENERATORS
 from .index import Index
 from .retriever import MAX_K, Retriever
@@ -285,6 +285,46 @@ def chat(generator: str, llm: str, k: int, mode: str, verify: str, context_token
             click.echo(f"error: {exc}", err=True)
             continue
         history.append((question, answer.text))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default is this machine only; no public share link is ever made.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
+@INDEX_OPTION
+@click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"), show_default=True,
+              help="Folder to index first when the index is missing.")
+@click.option("--generator", type=click.Choice(GENERATORS), default=AnswerSettings.generator, show_default=True,
+              help="Answer generator.")
+@click.option("--model", "llm", default="", metavar="PATH", help="GGUF file or Hugging Face folder for the generator.")
+@click.option("--uploads", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where uploaded documents are stored (default: uploads/ beside the index folder).")
+@click.option("--max-upload-mb", type=click.FloatRange(0.001, 10_000), default=20, show_default=True,
+              help="Largest file accepted by upload.")
+def serve(host: str, port: int, index_dir: Path | None, corpus: Path, generator: str, llm: str,
+          uploads: Path | None, max_upload_mb: float) -> None:
+    """Start the web chat (builds the index from --corpus when there is none) and print its address."""
+    index = Index(index_dir or default_index_dir())
+    try:
+        index.snapshot()
+        missing = False
+    except IndexNotFoundError:
+        missing = True
+    if missing:
+        click.echo(f"No index in {index.path}: indexing {corpus} first.", err=True)
+        report = index.sync([corpus], progress=_tqdm_progress(False))
+        for problem in report.problems:
+            click.echo(f"skipped: {problem}", err=True)
+        if report.documents == 0:
+            raise RagError(f"nothing could be indexed from {corpus}; give a folder of documents with --corpus")
+    assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
+    click.echo("Loading the models...", err=True)
+    assistant.warm_up()
+    from ui.app import CSS, build_app
+
+    click.echo(f"Web chat: http://{host}:{port}  (Ctrl-C to stop)", err=True)
+    build_app(assistant, uploads, max_upload_mb).queue(default_concurrency_limit=1).launch(
+        server_name=host, server_port=port, share=False, css=CSS, quiet=True, show_error=False)
 
 
 if __name__ == "__main__":

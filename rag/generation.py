@@ -47,6 +47,9 @@ class Generator:
         """Prompt tokens ``text`` costs this model (an estimate unless the backend has a tokenizer)."""
         return len(text) // 4 + 1
 
+    def prime(self, systems: Sequence[str]) -> None:
+        """Read these system prompts now, so the first question doesn't pay for it (optional)."""
+
     # Conveniences built on ``complete``.
     def answer(self, question: str, passages: Sequence[Passage], prompt: str = prompts.DEFAULT_PROMPT,
                max_tokens: int = 200) -> Iterator[str]:
@@ -110,6 +113,12 @@ class LlamaGenerator(Generator):
     def count_tokens(self, text: str) -> int:
         self.warm_up()
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def prime(self, systems: Sequence[str]) -> None:
+        self.warm_up()
+        with self._lock:
+            for system in systems:
+                self._restore_prefix(*self._tokens(system, ""))
 
     def _tokens(self, system: str, user: str) -> tuple[list[int], int]:
         """The prompt's tokens, and how many of them are the fixed system part."""
