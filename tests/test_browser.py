@@ -1,0 +1,127 @@
+"""The web chat driven in a real browser (Debian's Chromium through Playwright), as a person would use it.
+
+Starts ``rag serve`` with the real models on a copy of the bundled corpus plus a planted document
+carrying ``<script>`` and ``<img onerror>``. Screenshots go to ``build/screenshots/``.
+Skipped when Chromium is missing, unless ``RAG_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import CORPUS, ROOT
+from .test_web import free_port
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "build" / "screenshots"
+PLANTED = ("Zebra festival notice\n\nThe AUKUS zebra festival takes place in Canberra every March. "
+           "<script>window.__pwned = 1</script> <img src=x onerror=\"window.__pwned = 2\"> "
+           "Its mascot is a zebra called Stripes.\n")
+
+if not CHROMIUM.exists():
+    if os.environ.get("RAG_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("Chromium is required for the browser tests: apt-get install chromium chromium-driver")
+    pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("web")
+    corpus = base / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "zebra.txt").write_text(PLANTED, encoding="utf-8")
+    port = free_port()
+    rag = Path(sys.executable).with_name("rag")
+    proc = subprocess.Popen([str(rag), "serve", "--index", str(base / "index"), "--corpus", str(corpus),
+                             "--uploads", str(base / "uploads"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    if proc.poll() is not None:
+        pytest.fail(f"rag serve exited: {proc.stdout.read()}")
+    yield url, base
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+def ask(page, question: str) -> None:
+    page.get_by_placeholder("Ask a question about the documents").fill(question)
+    page.get_by_role("button", name="Ask", exact=True).click()
+    page.wait_for_function("document.querySelector('.source, .abstained') !== null", timeout=120_000)
+
+
+def test_ask_a_question_and_see_a_cited_answer_with_a_highlighted_source(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    ask(page, "At which think tank is Eleanor Shiori Hughes a non-resident fellow?")
+    bubble = page.locator(".message.bot, [data-testid='bot']").last.inner_text()
+    assert "EconVue" in bubble and "[" in bubble, bubble
+    source = page.locator(".source").first
+    assert source.locator("mark").count() == 1
+    assert "001_" in source.inner_text() or "002_" in source.inner_text()
+    page.screenshot(path=str(SHOTS / "answer.png"))
+
+
+def test_a_document_with_script_and_onerror_renders_as_text(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    ask(page, "Where does the AUKUS zebra festival take place, and what is its mascot called?")
+    panel = page.locator(".source, .abstained").first.inner_text()
+    page.screenshot(path=str(SHOTS / "planted.png"))
+    assert "zebra.txt" in panel
+    assert page.evaluate("window.__pwned === undefined"), "a document's script ran"
+    assert "<script>window.__pwned = 1</script>" in panel  # shown as text, not run
+    assert page.locator(".source img").count() == 0
+
+
+def test_upload_a_file_then_ask_about_it(server, browser, tmp_path):
+    url, _ = server
+    note = tmp_path / "harbour notes.txt"
+    note.write_text("Harbour notes\n\nThe Wellington harbour ferry to Somes Island leaves at 7:45 every "
+                    "morning and costs 12 dollars.\n", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("input[type=file][multiple]").set_input_files(str(note))
+    page.get_by_role("button", name="Add to the index").click()
+    page.get_by_text("Added 1").wait_for(timeout=120_000)
+    page.screenshot(path=str(SHOTS / "documents.png"))
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "When does the ferry to Somes Island leave?")
+    assert "harbour notes.txt" in page.locator(".source, .abstained").first.inner_text()
+    assert "7:45" in page.locator(".message.bot, [data-testid='bot']").last.inner_text()
