@@ -135,7 +135,8 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                             label=f"Add documents ({kinds}; up to {max_upload_mb:g} MB each)")
             add = gr.Button("Add to the index", variant="primary")
             with gr.Row():
-                doc = gr.Dropdown([d["doc_id"] for d in assistant.index.documents()], label="Document to remove")
+                doc = gr.Dropdown([d["doc_id"] for d in assistant.index.documents()], value=None,
+                                  label="Document to remove")
                 remove = gr.Button("Remove", variant="stop")
             status = gr.Markdown()
         pairs = gr.State([])
@@ -172,7 +173,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
 
         def add_files(paths: list[str] | None, progress=gr.Progress()) -> tuple:  # noqa: B008 - gradio's idiom
             if not paths:
-                return gr.skip(), gr.skip(), "Choose one or more files first."
+                return gr.skip(), gr.skip(), gr.skip(), "Choose one or more files first."
             stored, problems = store_uploads(paths, uploads, max_upload_mb)
             report = None
             if stored:
@@ -183,7 +184,8 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
             lines = [f"Added {len(report.added)} and updated {len(report.updated)} document(s)." if report else ""]
             lines += [f"- not added: {html.escape(p)}" for p in problems]
             ids = [d["doc_id"] for d in assistant.index.documents()]
-            return documents_table(assistant), gr.update(choices=ids), "\n".join(line for line in lines if line)
+            return (documents_table(assistant), gr.update(choices=ids, value=None), None,
+                    "\n".join(line for line in lines if line))
 
         def remove_doc(doc_id: str | None) -> tuple:
             if not doc_id:
@@ -196,7 +198,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
             ids = [d["doc_id"] for d in assistant.index.documents()]
             return documents_table(assistant), gr.update(choices=ids, value=None), f"Removed {html.escape(doc_id)}."
 
-        add.click(add_files, [files], [table, doc, status])
+        add.click(add_files, [files], [table, doc, files, status])
         remove.click(remove_doc, [doc], [table, doc, status])
     return app
 
