@@ -14,7 +14,6 @@ shown to it: documents are data. The prompt says so too; this is the second fenc
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 
 from .embedding import Embedder
 from .retriever import Hit
-from .sentences import Sentence, content_terms, split_sentences
+from .sentences import Sentence, idf_overlap, split_sentences
 
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
@@ -92,11 +91,7 @@ def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder 
 
 
 def _relatedness(question: str, texts: list[str], embedder: Embedder | None) -> list[float]:
-    q_terms = content_terms(question)
-    terms = [content_terms(t) for t in texts]
-    idf = {t: math.log(1 + len(texts) / (1 + sum(t in ts for ts in terms))) for t in q_terms}
-    total = sum(idf.values()) or 1.0
-    lexical = np.array([sum(idf[t] for t in q_terms & ts) / total for ts in terms])
+    lexical = np.array(idf_overlap(question, texts))
     if embedder is None:
         return lexical.tolist()
     vectors = embedder.embed_batch([question, *texts])

@@ -15,13 +15,12 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from functools import cache
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from . import prompts
 from .errors import ConfigError
-from .sentences import content_terms, split_sentences
+from .sentences import idf_overlap, split_sentences
 
 GENERATORS = ("llama", "transformers", "extractive")
 Passage = tuple[str, str]  # (title, text)
@@ -109,6 +108,7 @@ class LlamaGenerator(Generator):
             self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads,
                               n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
             self._eos = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
+            self._yes_no = _yes_no_ids(lambda text: self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
@@ -183,18 +183,15 @@ class LlamaGenerator(Generator):
             import numpy as np
 
             logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-            return _yes_share(logits, self._yes_no_ids())
-
-    @cache  # noqa: B019 - one generator per model for the process's life
-    def _yes_no_ids(self) -> tuple[list[int], list[int]]:
-        return _first_token_ids(self._llm.tokenize, ["yes", "Yes", "YES"]), _first_token_ids(
-            self._llm.tokenize, ["no", "No", "NO"])
+            return _yes_share(logits, self._yes_no)
 
 
-def _first_token_ids(tokenize, words: list[str]) -> list[int]:
-    ids = {tokenize(w.encode(), add_bos=False, special=False)[0] for w in words}
-    ids |= {tokenize((" " + w).encode(), add_bos=False, special=False)[0] for w in words}
-    return sorted(ids)
+def _yes_no_ids(tokenize: Callable[[str], list[int]]) -> tuple[list[int], list[int]]:
+    """Token ids that start a "yes" and a "no" reply (any case, with or without a leading space)."""
+    def first(words: list[str]) -> list[int]:
+        return sorted({tokenize(prefix + w)[0] for w in words for prefix in ("", " ")})
+
+    return first(["yes", "Yes", "YES"]), first(["no", "No", "NO"])
 
 
 def _yes_share(logits, ids: tuple[list[int], list[int]]) -> float:
@@ -242,6 +239,7 @@ class TransformersGenerator(Generator):
                                       f'pip install ".[transformers]"')
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), **kwargs)
             self._model = AutoModelForCausalLM.from_pretrained(str(self.path), **kwargs).to(self.device).eval()
+            self._yes_no = _yes_no_ids(lambda text: self._tokenizer.encode(text, add_special_tokens=False))
 
     def _inputs(self, system: str, user: str):
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -268,9 +266,7 @@ class TransformersGenerator(Generator):
 
         with self._lock, torch.no_grad():
             logits = self._model(**self._inputs(system, user)).logits[0, -1]
-            tokenize = lambda text, **_: self._tokenizer.encode(text.decode(), add_special_tokens=False)  # noqa: E731
-            ids = (_first_token_ids(tokenize, ["yes", "Yes", "YES"]), _first_token_ids(tokenize, ["no", "No", "NO"]))
-            return _yes_share(logits, ids)
+            return _yes_share(logits, self._yes_no)
 
 
 class ExtractiveGenerator(Generator):
@@ -288,19 +284,14 @@ class ExtractiveGenerator(Generator):
 
     def answer(self, question: str, passages: Sequence[Passage], prompt: str = prompts.DEFAULT_PROMPT,
                max_tokens: int = 200) -> Iterator[str]:
-        q_terms = content_terms(question)
-        candidates = []  # (score, passage number, sentence text)
-        for n, (_, text) in enumerate(passages, 1):
-            for sentence in split_sentences(text):
-                candidates.append((n, sentence.text, content_terms(sentence.text)))
-        if not q_terms or not candidates:
+        candidates = [(n, sentence.text) for n, (_, text) in enumerate(passages, 1)
+                      for sentence in split_sentences(text)]
+        if not candidates:
             yield prompts.ABSTAIN
             return
-        df = {t: sum(t in terms for _, _, terms in candidates) for t in q_terms}
-        idf = {t: math.log(1 + len(candidates) / (1 + df[t])) for t in q_terms}
-        total = sum(idf.values())
-        scored = sorted(((sum(idf[t] for t in q_terms & terms) / total - 0.01 * n, n, text)
-                         for n, text, terms in candidates), key=lambda item: -item[0])
+        overlap = idf_overlap(question, [text for _, text in candidates])
+        scored = sorted(((score - 0.01 * n, n, text) for score, (n, text) in zip(overlap, candidates, strict=True)),
+                        key=lambda item: -item[0])
         best = scored[0][0]
         if best < self.min_score:
             yield prompts.ABSTAIN

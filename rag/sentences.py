@@ -7,7 +7,9 @@ sentence that supports an answer sentence).
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -80,6 +82,18 @@ def content_terms(text: str) -> set[str]:
     text = re.sub(r"\[\d+\]", " ", text)
     kept = [w for w in words(text) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
     return set(_stemmer().stemWords(kept))
+
+
+def idf_overlap(question: str, texts: Sequence[str]) -> list[float]:
+    """For each text, the idf-weighted share of the question's content terms it contains.
+
+    Idf is taken over ``texts`` themselves: a question word every candidate shares tells nothing.
+    """
+    q_terms = content_terms(question)
+    terms = [content_terms(t) for t in texts]
+    idf = {t: math.log(1 + len(texts) / (1 + sum(t in ts for ts in terms))) for t in q_terms}
+    total = sum(idf.values()) or 1.0
+    return [sum(idf[t] for t in q_terms & ts) / total for ts in terms]
 
 
 def names(text: str) -> set[str]:

@@ -77,6 +77,12 @@ def browser():
         b.close()
 
 
+def open_chat(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    return page
+
+
 def ask(page, question: str) -> None:
     page.get_by_placeholder("Ask a question about the documents").fill(question)
     page.get_by_role("button", name="Ask", exact=True).click()
@@ -85,8 +91,7 @@ def ask(page, question: str) -> None:
 
 def test_ask_a_question_and_see_a_cited_answer_with_a_highlighted_source(server, browser):
     url, _ = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url)
+    page = open_chat(browser, url)
     ask(page, "At which think tank is Eleanor Shiori Hughes a non-resident fellow?")
     bubble = page.locator(".message.bot, [data-testid='bot']").last.inner_text()
     assert "EconVue" in bubble and "[" in bubble, bubble
@@ -98,8 +103,7 @@ def test_ask_a_question_and_see_a_cited_answer_with_a_highlighted_source(server,
 
 def test_a_document_with_script_and_onerror_renders_as_text(server, browser):
     url, _ = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url)
+    page = open_chat(browser, url)
     ask(page, "Where does the AUKUS zebra festival take place, and what is its mascot called?")
     panel = page.locator(".source, .abstained").first.inner_text()
     page.screenshot(path=str(SHOTS / "planted.png"))
@@ -114,8 +118,7 @@ def test_upload_a_file_then_ask_about_it(server, browser, tmp_path):
     note = tmp_path / "harbour notes.txt"
     note.write_text("Harbour notes\n\nThe Wellington harbour ferry to Somes Island leaves at 7:45 every "
                     "morning and costs 12 dollars.\n", encoding="utf-8")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url)
+    page = open_chat(browser, url)
     page.get_by_role("tab", name="Documents").click()
     page.locator("input[type=file][multiple]").set_input_files(str(note))
     page.get_by_role("button", name="Add to the index").click()

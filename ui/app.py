@@ -94,9 +94,8 @@ def store_uploads(files: Sequence[str], uploads: Path, max_mb: float = MAX_UPLOA
     return stored, problems
 
 
-def documents_table(assistant: Assistant) -> list[list]:
-    return [[d["title"], d["doc_id"], d["chunks"], f"{d['size'] / 1e3:.1f} kB", d["added"]]
-            for d in assistant.index.documents()]
+def documents_table(documents: list[dict]) -> list[list]:
+    return [[d["title"], d["doc_id"], d["chunks"], f"{d['size'] / 1e3:.1f} kB", d["added"]] for d in documents]
 
 
 def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> gr.Blocks:
@@ -128,14 +127,15 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                 sources = gr.HTML("<p class='meta'>The passages an answer cites appear here, "
                                   "with the supporting sentence highlighted.</p>")
         with gr.Tab("Documents"):
-            table = gr.Dataframe(documents_table(assistant), headers=["title", "file", "chunks", "size", "added"],
+            listed = assistant.index.documents()
+            table = gr.Dataframe(documents_table(listed), headers=["title", "file", "chunks", "size", "added"],
                                  interactive=False, label="Indexed documents")
             kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
             files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES),
                             label=f"Add documents ({kinds}; up to {max_upload_mb:g} MB each)")
             add = gr.Button("Add to the index", variant="primary")
             with gr.Row():
-                doc = gr.Dropdown([d["doc_id"] for d in assistant.index.documents()], value=None,
+                doc = gr.Dropdown([d["doc_id"] for d in listed], value=None,
                                   label="Document to remove")
                 remove = gr.Button("Remove", variant="stop")
             status = gr.Markdown()
@@ -171,6 +171,11 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
         stop.click(None, cancels=asked)
         clear.click(lambda: ([], "", []), None, [chat, sources, pairs])
 
+        def refreshed() -> tuple:
+            """The documents table and the remove list, from one read of the index."""
+            listed = assistant.index.documents()
+            return documents_table(listed), gr.update(choices=[d["doc_id"] for d in listed], value=None)
+
         def add_files(paths: list[str] | None, progress=gr.Progress()) -> tuple:  # noqa: B008 - gradio's idiom
             if not paths:
                 return gr.skip(), gr.skip(), gr.skip(), "Choose one or more files first."
@@ -183,9 +188,8 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                 problems += report.problems
             lines = [f"Added {len(report.added)} and updated {len(report.updated)} document(s)." if report else ""]
             lines += [f"- not added: {html.escape(p)}" for p in problems]
-            ids = [d["doc_id"] for d in assistant.index.documents()]
-            return (documents_table(assistant), gr.update(choices=ids, value=None), None,
-                    "\n".join(line for line in lines if line))
+            table, choices = refreshed()
+            return table, choices, None, "\n".join(line for line in lines if line)
 
         def remove_doc(doc_id: str | None) -> tuple:
             if not doc_id:
@@ -195,8 +199,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                     assistant.index.remove([doc_id])
             except RagError as exc:
                 return gr.skip(), gr.skip(), f"error: {html.escape(str(exc))}"
-            ids = [d["doc_id"] for d in assistant.index.documents()]
-            return documents_table(assistant), gr.update(choices=ids, value=None), f"Removed {html.escape(doc_id)}."
+            return *refreshed(), f"Removed {html.escape(doc_id)}."
 
         add.click(add_files, [files], [table, doc, files, status])
         remove.click(remove_doc, [doc], [table, doc, status])
