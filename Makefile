@@ -31,8 +31,8 @@ run: install
 	$(BIN)/rag serve
 
 test: install
-	$(BIN)/ruff check rag ui tests
+	$(BIN)/ruff check rag ui tests eval
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check rag ui tests
+	$(BIN)/ruff check rag ui tests eval

@@ -202,6 +202,21 @@ class Assistant:
         self.generator.warm_up()
         self.generator.prime([prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM])
 
+    def exclusive(self) -> threading.Lock:
+        """The lock an answer holds from retrieval to verification. Hold it to change the index
+        between answers (``with assistant.exclusive(): index.add(...)``) so no answer mixes two states."""
+        return self._lock
+
+    def with_settings(self, **changes: Any) -> Assistant:
+        """An assistant with some settings changed (``k=3``, ``mode="dense"``...) that shares this one's
+        index, lock and, when the generator and model stay the same, its loaded model."""
+        settings = AnswerSettings.from_dict({**self.settings.to_dict(), **changes})
+        same_model = (settings.generator, settings.model) == (self.settings.generator, self.settings.model)
+        variant = Assistant(self.index, settings, self.generator if same_model else None)
+        variant.retriever = self.retriever
+        variant._lock = self._lock
+        return variant
+
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation)."""
         return self.stream(question, history).result()

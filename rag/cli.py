@@ -320,12 +320,10 @@ def serve(host: str, port: int, index_dir: Path | None, corpus: Path, generator:
     assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
     click.echo("Loading the models...", err=True)
     assistant.warm_up()
-    from ui.app import CSS, build_app
+    from ui.server import serve as serve_app
 
     click.echo(f"Web chat: http://{host}:{port}  (Ctrl-C to stop)", err=True)
-    build_app(assistant, uploads, max_upload_mb).queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, share=False, css=CSS, quiet=True, show_error=False)
-
+    serve_app(assistant, host, port, uploads, max_upload_mb)
 
 if __name__ == "__main__":
     main()

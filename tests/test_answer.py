@@ -158,6 +158,20 @@ def test_answer_settings_validate_and_round_trip():
         AnswerSettings.from_dict({"temperature": 1})
 
 
+def test_variants_share_the_index_lock_and_model_of_their_base(indexed):
+    base = assistant(indexed, "Japan may join [1].")
+    fewer = base.with_settings(k=2, mode="bm25")
+    assert (fewer.settings.k, fewer.settings.mode, fewer.settings.generator) == (2, "bm25", base.settings.generator)
+    assert fewer.generator is base.generator and fewer.index is base.index
+    assert fewer.exclusive() is base.exclusive()  # one generation at a time across all of them
+    extractive = base.with_settings(generator="extractive")
+    assert extractive.generator is not base.generator and extractive.exclusive() is base.exclusive()
+    with pytest.raises(ConfigError, match="got 0"):
+        base.with_settings(k=0)
+    with base.exclusive():  # held by an index update: an answer waits, it does not fail
+        assert not fewer.exclusive().acquire(blocking=False)
+
+
 def test_empty_question_is_a_clear_error(indexed):
     with pytest.raises(ConfigError, match="the question is empty"):
         assistant(indexed).ask("   ")

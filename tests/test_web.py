@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,41 +33,114 @@ def free_port() -> int:
 
 
 def test_sources_panel_escapes_document_text_titles_and_names():
-    from ui.app import sources_html
+    from ui.render import sources_html
 
     text = f"Harmless start. {EVIL} is in the middle. End."
     cite = Citation(1, f"{EVIL}.txt", f"Title {EVIL}", 100, 100 + len(text), text, 100 + 16, 100 + 16 + len(EVIL) + 21)
     answer = Answer("q", "q", "a [1].", (), (cite,), (), False)
-    out = sources_html(answer)
+    out = sources_html(answer, turn=3)
     assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
-    assert "<mark>" in out
+    assert "<mark>" in out and "id='source-3-1'" in out and "document?doc=%3Cscript" in out
     hit = Hit(1, 1, f"{EVIL}.txt", f"T {EVIL}", text, 0, len(text), 0.5)
     out = sources_html(Answer("q", "q", "The documents don't say.", (), (), (hit,), True, "model"))
     assert "Closest passages" in out and "<script>" not in out and "<img" not in out
 
 
+def test_chat_messages_are_literal_markdown_with_links_only_for_cited_markers():
+    from ui.render import answer_message, md_literal, user_message
+
+    assert user_message(f"{EVIL} *bold* [x](http://e.com) `c`") == (
+        "\\<script\\>alert\\(1\\)\\<\\/script\\>\\<img src\\=x onerror\\=alert\\(2\\)\\> "
+        "\\*bold\\* \\[x\\]\\(http\\:\\/\\/e\\.com\\) \\`c\\`")
+    assert md_literal("KF-21") == "KF\\-21"
+    cite = Citation(2, "a.txt", "A", 0, 10, "Japan may.", 0, 10)
+    message = answer_message(Answer("q", "q", f"Japan may join [2][7]. {EVIL}", (), (cite,), (), False), turn=4)
+    assert "<a class='cite' href='#source-4-2'>[2]</a>" in message
+    assert "\\[7\\]" in message  # not a cited passage: no link
+    assert len(re.findall(r"(?<!\\)<", message)) == 2  # the one link is the only markup
+    abstained = answer_message(Answer("q", "q", "The documents don't say.", (), (), (), True, "weak-retrieval"), 1)
+    assert "class='abstain-msg'" in abstained and "Nothing in the documents comes close" in abstained
+
+
+def test_document_page_highlights_the_span_and_escapes_the_text():
+    from ui.render import document_page
+
+    text = f"Intro. {EVIL} The cited sentence. After."
+    at = text.index("The cited")
+    page = document_page("T <b>", "t.txt", text, at, at + 19, (at, at + 19))
+    assert "<mark class='passage' id='cited'><mark class='quote'>The cited sentence.</mark></mark>" in page
+    assert "<script>" not in page and "&lt;img" in page and "T &lt;b&gt;" in page
+    assert "<main>short<mark class='passage' id='cited'>" in document_page("T", "t.txt", "short", 500, 900)  # clamped
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` (ASGI) served by uvicorn on a free local port, in a thread."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and thread.is_alive() and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _reply(messages: list) -> str:
+    reply = messages[-1]["content"]
+    return reply[0]["text"] if isinstance(reply, list) else reply
+
+
 @pytest.mark.integration
-def test_the_app_answers_over_http_with_a_highlighted_source(real_index):
+def test_the_app_answers_over_http_and_serves_the_cited_document(real_index):
     from gradio_client import Client
 
-    from ui.app import CSS, build_app
+    from ui.server import create_app
 
     assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
     assistant.warm_up()
-    port = free_port()
-    app = build_app(assistant).queue(default_concurrency_limit=1)
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(create_app(assistant)) as url:
+        client = Client(url, verbose=False)
         _, messages, sources = client.predict(  # the conversation state stays on the server
             "Which fighter jet project was involved in the South Korean leak case?", [], 5, "hybrid",
             "extractive", api_name="/respond")
-        reply = messages[-1]["content"]
-        reply = reply[0]["text"] if isinstance(reply, list) else reply
-        assert "KF-21" in reply and "[" in reply
+        assert "KF\\-21" in _reply(messages) and "<a class='cite' href='#source-1-" in _reply(messages)
         assert "<mark>" in sources and ("001_" in sources or "002_" in sources)
-    finally:
-        app.close()
+        link = re.search(r"href='(document\?[^']+)'", sources).group(1).replace("&amp;", "&")
+        page = urllib.request.urlopen(url + link, timeout=10).read().decode()
+        assert "<mark class='passage' id='cited'>" in page and "KF-21" in page
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "document?doc=nope.txt", timeout=10)
+        assert missing.value.code == 404
+
+
+@pytest.mark.integration
+def test_two_sessions_at_once_are_queued_and_keep_their_own_conversations(real_index):
+    from gradio_client import Client
+
+    from ui.server import create_app
+
+    assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
+    assistant.warm_up()
+    with serving(create_app(assistant)) as url:
+        first, second = Client(url, verbose=False), Client(url, verbose=False)
+        args = (5, "hybrid", "extractive")
+        first.predict("Which countries could join AUKUS Pillar 2?", [], *args, api_name="/respond")
+        jobs = [first.submit("Which fighter jet project was involved in the South Korean leak case?", [], *args,
+                             api_name="/respond"),
+                second.submit("Who said New Zealand was still a long way from deciding?", [], *args,
+                              api_name="/respond")]
+        (_, a_messages, a_sources), (_, b_messages, b_sources) = [job.result(timeout=120) for job in jobs]
+    assert "KF\\-21" in _reply(a_messages)
+    assert "Answer 2: Which fighter jet" in a_sources and "Answer 1: Which countries" in a_sources
+    assert "Answer 1: Who said New Zealand" in b_sources and "Answer 2" not in b_sources
+    assert "New Zealand" in _reply(b_messages)
 
 
 @pytest.mark.integration
@@ -95,7 +173,7 @@ def test_rag_serve_builds_a_missing_index_and_serves_the_page(tmp_path: Path):
 
 
 def test_upload_names_cannot_escape_and_bad_files_are_named(tmp_path):
-    from ui.app import safe_name, store_uploads
+    from ui.uploads import safe_name, store_uploads
 
     assert safe_name("../../etc/passwd.txt") == "passwd.txt"
     assert safe_name("..\\\\evil\\\\x.md") == "x.md"

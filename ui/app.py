@@ -1,28 +1,26 @@
-"""The web chat: streaming answers, numbered citations, a sources panel with the quote highlighted,
-and a documents tab (list, upload, remove).
+"""The web chat: streaming answers whose ``[n]`` markers link to a sources panel (supporting sentence
+highlighted, whole document one click away), and a documents tab (list, upload, remove).
 
-Every piece of document text, document name and question reaches the page escaped (``html.escape``)
-or as plain chat text (``sanitize_html``, no markdown), never as live HTML. One generation runs at a
-time (the queue's concurrency limit is 1: two answers at once on 2 cores would both be slow);
-each browser tab has its own conversation (``gr.State``).
+One generation runs at a time (the queue's concurrency limit is 1: two answers at once on 2 cores
+would both be slow); each browser tab has its own conversation (``gr.State``). What reaches the
+page is escaped by ``ui.render``.
 
-Built by ``rag serve``; ``build_app(assistant)`` is the entry point.
+``build_app(assistant)`` is the entry point; ``ui.server`` serves it with the document view.
 """
 
 from __future__ import annotations
 
 import html
-import re
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
-from rag import MODES, Answer, AnswerSettings, Assistant, Hit, RagError
+from rag import MODES, Assistant, RagError
 from rag.documents import SUPPORTED_SUFFIXES
 
-MAX_UPLOAD_MB = 20
+from . import render
+from .uploads import MAX_UPLOAD_MB, store_uploads
 
 EXAMPLES = [
     "Which countries could join AUKUS Pillar 2?",
@@ -30,86 +28,35 @@ EXAMPLES = [
     "Who said New Zealand was still a long way from deciding whether to join?",
     "What is the total budget of AUKUS Pillar 2?",
 ]
-
-CSS = """
-.source { border-left: 3px solid #2563eb; padding: 4px 10px; margin: 8px 0; }
-.source mark { background: #fde68a; }
-.abstained { border-left: 3px solid #9ca3af; padding: 4px 10px; color: #374151; }
-.meta { color: #6b7280; font-size: 0.85em; }
-"""
-
-
-def sources_html(answer: Answer | None) -> str:
-    """The sources panel for ``answer``: cited passages with the supporting sentence marked, or,
-    for an abstention, the closest passages found. All document text is escaped."""
-    if answer is None:
-        return ""
-    if answer.abstained:
-        return ("<div class='abstained'><p><b>The documents don't say.</b> Closest passages found:</p><ol>"
-                + "".join(_passage(h) for h in answer.passages[:3]) + "</ol></div>")
-    parts = []
-    for c in answer.citations:
-        q0, q1 = c.quote_start - c.start, c.quote_end - c.start
-        body = (html.escape(c.text[:q0]) + "<mark>" + html.escape(c.text[q0:q1]) + "</mark>"
-                + html.escape(c.text[q1:]))
-        parts.append(f"<div class='source' id='source-{c.n}'><b>[{c.n}] {html.escape(c.title)}</b>"
-                     f"<div class='meta'>{html.escape(c.doc_id)}, characters {c.start} to {c.end}</div>"
-                     f"<p>{body}</p></div>")
-    return "".join(parts)
-
-
-def _passage(hit: Hit) -> str:
-    return (f"<li><b>{html.escape(hit.title)}</b><div class='meta'>{html.escape(hit.doc_id)}</div>"
-            f"<p>{html.escape(' '.join(hit.text.split()))}</p></li>")
-
-
-def safe_name(name: str) -> str:
-    """A file name that cannot leave the uploads folder: base name only, plain characters, no leading dot."""
-    base = re.split(r"[\\/]", name)[-1]
-    base = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
-    return base[:120] or "upload"
-
-
-def store_uploads(files: Sequence[str], uploads: Path, max_mb: float = MAX_UPLOAD_MB) -> tuple[list[Path], list[str]]:
-    """Copy uploaded temp files into ``uploads`` under safe names; return the stored paths and one
-    problem line per refused file (wrong type, too large), naming it."""
-    uploads.mkdir(parents=True, exist_ok=True)
-    stored, problems = [], []
-    for tmp in files:
-        tmp = Path(tmp)
-        name = safe_name(tmp.name)
-        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-            problems.append(f"{name}: not a supported type (use {', '.join(sorted(SUPPORTED_SUFFIXES))})")
-            continue
-        size = tmp.stat().st_size
-        if size > max_mb * 1_000_000:
-            problems.append(f"{name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit")
-            continue
-        target = uploads / name
-        if not target.resolve().is_relative_to(uploads.resolve()):
-            problems.append(f"{name}: refused (unsafe name)")
-            continue
-        shutil.copyfile(tmp, target)
-        stored.append(target)
-    return stored, problems
+HEADERS = ["title", "file", "chunks", "size", "added (UTC)"]
 
 
 def documents_table(documents: list[dict]) -> list[list]:
-    return [[d["title"], d["doc_id"], d["chunks"], f"{d['size'] / 1e3:.1f} kB", d["added"]] for d in documents]
+    return [[d["title"], d["doc_id"], d["chunks"], f"{d['size'] / 1e3:.1f} kB", d["added"][:16].replace("T", " ")]
+            for d in documents]
 
 
 def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> gr.Blocks:
     """The Gradio app around a warmed-up ``assistant``; uploaded files are stored in ``uploads``."""
     defaults = assistant.settings
     uploads = Path(uploads or assistant.index.path.parent / "uploads")
-    variants: dict[tuple[int, str, str], Assistant] = {}
+    variants: dict[tuple, Assistant] = {}
+
+    def assistant_for(k: int, mode: str, generator: str) -> Assistant:
+        key = (k, mode, generator)
+        if key == (defaults.k, defaults.mode, defaults.generator):
+            return assistant
+        if key not in variants:
+            variants[key] = assistant.with_settings(k=k, mode=mode, generator=generator)
+        return variants[key]
 
     with gr.Blocks(title="Ask your documents") as app:
         gr.Markdown("## Ask your documents\nAnswers come only from the indexed documents, with numbered "
                     "citations; when the documents don't say, the assistant says so.")
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=460, sanitize_html=True, render_markdown=False)
+                chat = gr.Chatbot(label="Conversation", height=460, sanitize_html=True, render_markdown=True,
+                                  latex_delimiters=[], elem_id="chat")
                 box = gr.Textbox(placeholder="Ask a question about the documents", show_label=False)
                 with gr.Row():
                     send = gr.Button("Ask", variant="primary")
@@ -124,52 +71,57 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                                          label="Generator (extractive: no language model, instant)")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
-                sources = gr.HTML("<p class='meta'>The passages an answer cites appear here, "
-                                  "with the supporting sentence highlighted.</p>")
+                sources = gr.HTML(render.PANEL_HINT, elem_id="sources")
         with gr.Tab("Documents"):
             listed = assistant.index.documents()
-            table = gr.Dataframe(documents_table(listed), headers=["title", "file", "chunks", "size", "added"],
-                                 interactive=False, label="Indexed documents")
+            table = gr.Dataframe(documents_table(listed), headers=HEADERS, interactive=False, wrap=True,
+                                 column_widths=["32%", "30%", "8%", "10%", "20%"], label="Indexed documents")
             kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
             files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_SUFFIXES),
                             label=f"Add documents ({kinds}; up to {max_upload_mb:g} MB each)")
             add = gr.Button("Add to the index", variant="primary")
             with gr.Row():
-                doc = gr.Dropdown([d["doc_id"] for d in listed], value=None,
-                                  label="Document to remove")
+                doc = gr.Dropdown([d["doc_id"] for d in listed], value=None, label="Document to remove")
                 remove = gr.Button("Remove", variant="stop")
             status = gr.Markdown()
-        pairs = gr.State([])
+        turns = gr.State([])  # this tab's conversation: [{"question", "answer", "sources"}]
 
-        def respond(question: str, messages: list, history: list, k: int, mode: str,
+        def respond(question: str, messages: list, done: list, k: int, mode: str,
                     generator: str) -> Iterator[tuple]:
             question = (question or "").strip()
             if not question:
-                yield "", messages, gr.skip(), history
+                yield "", messages, gr.skip(), done
                 return
-            target = _assistant_for(assistant, variants, int(k), mode, generator)
-            messages = [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
-            yield "", messages, "", history
-            stream = target.stream(question, [tuple(p) for p in history])
-            text = ""
+            history = [(t["question"], t["answer"]) for t in done]
+            messages = [*messages, {"role": "user", "content": render.user_message(question)},
+                        {"role": "assistant", "content": "…"}]
+            yield "", messages, gr.skip(), done
             try:
-                for piece in stream:
-                    text += piece
-                    messages[-1] = {"role": "assistant", "content": text}
-                    yield "", messages, gr.skip(), history
-            finally:
-                stream.close()  # a stop or a closed tab frees the model for the next question
+                stream = assistant_for(int(k), mode, generator).stream(question, history)
+                text = ""
+                try:
+                    for piece in stream:
+                        text += piece
+                        messages[-1] = {"role": "assistant", "content": render.md_literal(text)}
+                        yield "", messages, gr.skip(), done
+                finally:
+                    stream.close()  # a stop or a closed tab frees the model for the next question
+            except RagError as exc:  # e.g. the index was removed under us: say so, keep the page
+                raise gr.Error(str(exc)) from None
             answer = stream.answer
-            if answer is not None:
-                messages[-1] = {"role": "assistant", "content": answer.text}
-                history = [*history, [question, answer.text]]
-            yield "", messages, sources_html(answer), history
+            if answer is None:
+                return
+            turn = len(done) + 1
+            messages[-1] = {"role": "assistant", "content": render.answer_message(answer, turn)}
+            done = [*done, {"question": question, "answer": answer.text,
+                            "sources": render.sources_html(answer, turn)}]
+            yield "", messages, render.sources_panel([(t["question"], t["sources"]) for t in done]), done
 
-        inputs = [box, chat, pairs, k, mode, generator]
-        outputs = [box, chat, sources, pairs]
+        inputs = [box, chat, turns, k, mode, generator]
+        outputs = [box, chat, sources, turns]
         asked = [send.click(respond, inputs, outputs), box.submit(respond, inputs, outputs)]
         stop.click(None, cancels=asked)
-        clear.click(lambda: ([], "", []), None, [chat, sources, pairs])
+        clear.click(lambda: ([], render.PANEL_HINT, []), None, [chat, sources, turns])
 
         def refreshed() -> tuple:
             """The documents table and the remove list, from one read of the index."""
@@ -182,9 +134,11 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
             stored, problems = store_uploads(paths, uploads, max_upload_mb)
             report = None
             if stored:
-                progress(0, desc="Indexing…")
-                with assistant._lock:  # no answer reads a half-updated state of this process meanwhile
-                    report = assistant.index.add(stored)
+                progress(0, desc="Waiting for the current answer…")
+                # Readers never see a half-written index (it is published by renaming); waiting for the
+                # running answer keeps one answer from mixing passages of two index states.
+                with assistant.exclusive():
+                    report = assistant.index.add(stored, progress=_progress(progress))
                 problems += report.problems
             lines = [f"Added {len(report.added)} and updated {len(report.updated)} document(s)." if report else ""]
             lines += [f"- not added: {html.escape(p)}" for p in problems]
@@ -195,7 +149,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
             if not doc_id:
                 return gr.skip(), gr.skip(), "Choose a document to remove."
             try:
-                with assistant._lock:
+                with assistant.exclusive():
                     assistant.index.remove([doc_id])
             except RagError as exc:
                 return gr.skip(), gr.skip(), f"error: {html.escape(str(exc))}"
@@ -206,16 +160,14 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
     return app
 
 
-def _assistant_for(base: Assistant, variants: dict, k: int, mode: str, generator: str) -> Assistant:
-    """The base assistant, or one sharing its index and (for the same backend) its loaded model."""
-    s = base.settings
-    if (k, mode, generator) == (s.k, s.mode, s.generator):
-        return base
-    key = (k, mode, generator)
-    if key not in variants:
-        settings = AnswerSettings.from_dict({**s.to_dict(), "k": k, "mode": mode, "generator": generator})
-        model = base.generator if generator == s.generator else None
-        variant = Assistant(base.index, settings, model)
-        variant._lock = base._lock  # still one generation at a time across the whole server
-        variants[key] = variant
-    return variants[key]
+def _progress(progress: gr.Progress):
+    """The index's progress callback shown as Gradio's progress bar."""
+    def start(label: str, total: int):
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            progress((done, max(total, 1)), desc=f"{label} {'chunks' if label == 'Embedding' else 'files'}")
+        return advance
+    return start

@@ -1,0 +1,42 @@
+"""Serving the web chat: Gradio mounted on a FastAPI app that also serves the whole-document view."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import gradio as gr
+from fastapi import FastAPI, Query
+from fastapi.responses import HTMLResponse
+
+from rag import Assistant
+
+from . import render
+from .app import build_app
+from .uploads import MAX_UPLOAD_MB
+
+
+def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> FastAPI:
+    """The whole server as an ASGI app: the chat at ``/`` and ``/document?doc=…&start=…&end=…``."""
+    api = FastAPI(title="Ask your documents", docs_url=None, redoc_url=None)
+
+    @api.get("/document", response_class=HTMLResponse)
+    def document(doc: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0),
+                 quote_start: int | None = None, quote_end: int | None = None) -> HTMLResponse:
+        row = assistant.index.document(doc)
+        if row is None:
+            return HTMLResponse(f"<!doctype html><meta charset='utf-8'><p>No document {html.escape(doc)} "
+                                "in the index (it may have been removed).</p>", status_code=404)
+        quote = (quote_start, quote_end) if quote_start is not None and quote_end is not None else None
+        return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote))
+
+    blocks = build_app(assistant, uploads, max_upload_mb).queue(default_concurrency_limit=1)
+    return gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
+
+
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, uploads: Path | None = None,
+          max_upload_mb: float = MAX_UPLOAD_MB) -> None:
+    """Serve until Ctrl-C. Binds to ``host`` only; there is no public share link."""
+    import uvicorn
+
+    uvicorn.run(create_app(assistant, uploads, max_upload_mb), host=host, port=port, log_level="warning")
