@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'",
@@ -36,3 +38,41 @@ def passage_is_relevant(passage: str, evidence: Sequence[str]) -> bool:
             if q[i : i + half] in text:
                 return True
     return False
+
+
+# ---------------------------------------------------------------- SQuAD-style answer scores
+
+_MARKERS = re.compile(r"\s*\[\d+\]")
+_PUNCTUATION = set(string.punctuation)
+
+
+def squad_normalize(text: str) -> str:
+    """The official SQuAD v1.1 normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def strip_markers(answer: str) -> str:
+    """The answer without its ``[n]`` citation markers (they are not words of the answer)."""
+    return _MARKERS.sub("", answer)
+
+
+def exact_match(prediction: str, truths: Sequence[str]) -> float:
+    """1.0 when the prediction equals one of the gold answers after SQuAD normalisation."""
+    pred = squad_normalize(strip_markers(prediction))
+    return float(any(pred == squad_normalize(t) for t in truths))
+
+
+def token_f1(prediction: str, truths: Sequence[str]) -> float:
+    """SQuAD token F1: the best over the gold answers of the bag-of-tokens F1 after normalisation."""
+    pred = squad_normalize(strip_markers(prediction)).split()
+    best = 0.0
+    for truth in truths:
+        gold = squad_normalize(truth).split()
+        common = Counter(pred) & Counter(gold)
+        same = sum(common.values())
+        if same:
+            precision, recall = same / len(pred), same / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best

@@ -287,6 +287,22 @@ def chat(generator: str, llm: str, k: int, mode: str, verify: str, context_token
         history.append((question, answer.text))
 
 
+def build_if_missing(index: Index, corpus: Path) -> Index:
+    """``index``, first built from ``corpus`` (with a progress bar) when there is none yet."""
+    try:
+        index.snapshot()
+        return index
+    except IndexNotFoundError:
+        pass
+    click.echo(f"No index in {index.path}: indexing {corpus} first.", err=True)
+    report = index.sync([corpus], progress=_tqdm_progress(False))
+    for problem in report.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if report.documents == 0:
+        raise RagError(f"nothing could be indexed from {corpus}; give a folder of documents with --corpus")
+    return index
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The default is this machine only; no public share link is ever made.")
@@ -304,19 +320,7 @@ def chat(generator: str, llm: str, k: int, mode: str, verify: str, context_token
 def serve(host: str, port: int, index_dir: Path | None, corpus: Path, generator: str, llm: str,
           uploads: Path | None, max_upload_mb: float) -> None:
     """Start the web chat (builds the index from --corpus when there is none) and print its address."""
-    index = Index(index_dir or default_index_dir())
-    try:
-        index.snapshot()
-        missing = False
-    except IndexNotFoundError:
-        missing = True
-    if missing:
-        click.echo(f"No index in {index.path}: indexing {corpus} first.", err=True)
-        report = index.sync([corpus], progress=_tqdm_progress(False))
-        for problem in report.problems:
-            click.echo(f"skipped: {problem}", err=True)
-        if report.documents == 0:
-            raise RagError(f"nothing could be indexed from {corpus}; give a folder of documents with --corpus")
+    index = build_if_missing(Index(index_dir or default_index_dir()), corpus)
     assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
     click.echo("Loading the models...", err=True)
     assistant.warm_up()
@@ -324,6 +328,17 @@ def serve(host: str, port: int, index_dir: Path | None, corpus: Path, generator:
 
     click.echo(f"Web chat: http://{host}:{port}  (Ctrl-C to stop)", err=True)
     serve_app(assistant, host, port, uploads, max_upload_mb)
+
+def _register_evaluation() -> None:
+    # The evaluation commands live beside their harness in eval/; importing them loads no model.
+    from eval.cli import bench, eval_cmd
+
+    main.add_command(eval_cmd)
+    main.add_command(bench)
+
+
+_register_evaluation()
+
 
 if __name__ == "__main__":
     main()
