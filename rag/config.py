@@ -34,8 +34,10 @@ class Settings:
     ann_threshold: int = 50_000
     nprobe: int = 32
     # Reciprocal rank fusion constant and how many candidates each retriever contributes.
-    rrf_k: int = 60
+    rrf_k: int = 10
     candidates: int = 50
+    # Share of the fused score that comes from BM25's ranking (the rest from the dense one).
+    bm25_weight: float = 0.7
     # Chunks whose word 5-gram Jaccard similarity reaches this are near-duplicates.
     dup_threshold: float = 0.9
 
@@ -49,6 +51,8 @@ class Settings:
                 f"chunk_overlap must be >= 0 and smaller than chunk_size ({self.chunk_size}), "
                 f"got {self.chunk_overlap!r}"
             )
+        if not isinstance(self.bm25_weight, int | float) or not 0.0 <= self.bm25_weight <= 1.0:
+            raise ConfigError(f"bm25_weight must be in [0, 1], got {self.bm25_weight!r}")
         if not 0.5 <= self.dup_threshold <= 1.0:
             raise ConfigError(f"dup_threshold must be in [0.5, 1], got {self.dup_threshold!r}")
 

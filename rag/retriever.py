@@ -1,4 +1,4 @@
-"""Hybrid search: dense (FAISS) and BM25 candidates fused with reciprocal rank fusion.
+"""Hybrid search: dense (FAISS) and BM25 candidates fused with weighted reciprocal rank fusion.
 
 Near-duplicate passages (a reprint of another article) come back once, with ``also_in`` naming
 every other document that carries them.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 from .config import MODES
 from .errors import ConfigError
@@ -53,8 +55,12 @@ class Retriever:
         self.index.embedder.warm_up()
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
-               doc_ids: Sequence[str] | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``; ``doc_ids`` restricts the search to those documents."""
+               doc_ids: Sequence[str] | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``; ``doc_ids`` restricts the search to those documents.
+
+        ``query_vector``: the query's embedding when the caller already has it (embedding many
+        queries in one batch is several times faster than one by one).
+        """
         query = (query or "").strip()
         if not query:
             raise ConfigError("the query is empty")
@@ -72,17 +78,17 @@ class Retriever:
         n = max(self.index.settings.candidates, 3 * k)
         dense = bm25 = []
         if mode in ("hybrid", "dense"):
-            vector = self.index.embedder.embed_batch([query])[0]
+            vector = self.index.embedder.embed_batch([query])[0] if query_vector is None else query_vector
             dense = snap.store.search(vector, n, allowed)
         if mode in ("hybrid", "bm25"):
             bm25 = snap.bm25.search(query, n, allowed)
         dense_scores, bm25_scores = dict(dense), dict(bm25)
         if mode == "hybrid":
-            rrf_k = self.index.settings.rrf_k
+            rrf_k, weight = self.index.settings.rrf_k, self.index.settings.bm25_weight
             fused: dict[int, float] = {}
-            for ranking in (dense, bm25):
+            for ranking, share in ((dense, 1.0 - weight), (bm25, weight)):
                 for rank, (chunk_id, _) in enumerate(ranking):
-                    fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank + 1)
+                    fused[chunk_id] = fused.get(chunk_id, 0.0) + share / (rrf_k + rank + 1)
             ranked = sorted(fused.items(), key=lambda item: -item[1])
         else:
             ranked = dense or bm25

@@ -105,9 +105,9 @@ def test_rag_eval_with_the_extractive_generator_meets_the_retrieval_floors(real_
     assert summary["config"]["generator"] == "extractive" and summary["config"]["documents"] == 5
     # Floors, a few points under what this configuration measures (eval/RESULTS.md): a retrieval
     # regression fails CI. Raise them when retrieval improves.
-    assert summary["retrieval.recall@5"] >= 0.85
-    assert summary["retrieval.recall@1"] >= 0.55
-    assert summary["retrieval.mrr"] >= 0.70
+    assert summary["retrieval.recall@5"] >= 0.90
+    assert summary["retrieval.recall@1"] >= 0.65
+    assert summary["retrieval.mrr"] >= 0.75
     for key in SUMMARY_KEYS[2:11]:
         assert 0.0 <= summary[key] <= 1.0, key
     assert json.loads((out / "summary.json").read_text()) == summary
