@@ -17,6 +17,7 @@ from .embedding import Embedder, SentenceTransformerEmbedder, get_embedder
 from .errors import (
     ConfigError,
     DocumentError,
+    DocumentNotFoundError,
     IndexBusyError,
     IndexIncompatibleError,
     IndexNotFoundError,
@@ -63,6 +64,7 @@ __all__ = [
     "ConfigError",
     "Document",
     "DocumentError",
+    "DocumentNotFoundError",
     "Embedder",
     "ExtractiveGenerator",
     "FaissStore",

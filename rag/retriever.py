@@ -11,10 +11,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import MODES
-from .errors import ConfigError
+from .errors import ConfigError, DocumentNotFoundError
 from .index import Index
 
 MAX_K = 100
+# The hit fields of ``rag search --json`` and ``POST /v1/search``, in that order.
+SEARCH_KEYS = ("rank", "text", "doc_id", "title", "start", "end", "score", "dense_score", "bm25_score", "page",
+               "also_in")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Retriever:
         if doc_ids:
             unknown = sorted(set(doc_ids) - set(snap.titles))
             if unknown:
-                raise ConfigError(f"unknown document(s): {', '.join(unknown)} (see `rag status --documents`)")
+                raise DocumentNotFoundError(f"unknown document(s): {', '.join(unknown)} (see `rag status --documents`)")
             allowed = snap.db.chunk_ids(list(doc_ids))
         n = max(self.index.settings.candidates, 3 * k)
         dense = bm25 = []
@@ -109,6 +112,11 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
+
+
+def search_json(query: str, mode: str, hits: Sequence[Hit]) -> dict[str, Any]:
+    """The ``rag search --json`` object: ``{"query", "mode", "hits": [...]}``, also served by ``/v1/search``."""
+    return {"query": query, "mode": mode, "hits": [{key: h.to_dict()[key] for key in SEARCH_KEYS} for h in hits]}
 
 
 def _round(value: float | None) -> float | None:
