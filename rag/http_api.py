@@ -34,6 +34,7 @@ from .errors import (
     RagError,
 )
 from .http_models import (
+    SSE_EVENT_SCHEMA,
     AskRequest,
     AskResponse,
     DocumentsResponse,
@@ -65,7 +66,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     ]
 }
 NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown document id."}}
-SSE_DOC = {"text/event-stream": {"schema": {"type": "string"},
+SSE_DOC = {"text/event-stream": {"schema": SSE_EVENT_SCHEMA,
                                  "example": 'event: token\ndata: {"text": "Japan"}\n\n'}}
 
 

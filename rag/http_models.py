@@ -3,7 +3,7 @@ OpenAPI schema. Response fields mirror ``rag search --json`` and ``rag ask --jso
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -140,3 +140,33 @@ class ErrorOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+
+
+class PassagesEvent(BaseModel):
+    hits: list[HitOut]
+
+
+class TokenEvent(BaseModel):
+    text: str
+
+
+def _inline(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s schema, pointing into the spec's components for the models it holds."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["event", "data"], "properties": {
+        "event": {"const": name},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data}}}
+
+
+# One server-sent event of ``POST /v1/ask`` with ``stream: true``: its name and its JSON data.
+SSE_EVENT_SCHEMA: dict[str, Any] = {"oneOf": [
+    _event("passages", _inline(PassagesEvent)),
+    _event("token", _inline(TokenEvent)),
+    _event("answer", {"$ref": "#/components/schemas/AskResponse"}),
+    _event("error", {"$ref": "#/components/schemas/ErrorOut"}),
+]}
