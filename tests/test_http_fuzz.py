@@ -10,19 +10,18 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from rag import AnswerSettings, Assistant, Index
-
-from .conftest import CORPUS, serving
-
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402 - schemathesis brings hypothesis
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+import schemathesis  # a dev dependency: missing, these tests must fail, not skip
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+
+from rag import AnswerSettings, Assistant, Index
+
+from .conftest import CORPUS, serving
 
 pytestmark = pytest.mark.integration
 
