@@ -57,7 +57,14 @@ class Retriever:
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
                doc_ids: Sequence[str] | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``; ``doc_ids`` restricts the search to those documents."""
+        """The ``k`` best passages for ``query``; ``doc_ids`` restricts the search to those documents.
+
+        Raises ``ConfigError`` for a blank query, ``k`` outside 1..100 or an unknown mode, and
+        ``DocumentNotFoundError`` for an unknown document id.
+
+        >>> hits = rag.Retriever(rag.Index("index")).search("Who may join?", k=3, mode="bm25")  # doctest: +SKIP
+        >>> hits[0].doc_id, hits[0].start, hits[0].end, hits[0].text                            # doctest: +SKIP
+        """
         query = (query or "").strip()
         if not query:
             raise ConfigError("the query is empty")
