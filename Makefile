@@ -31,8 +31,8 @@ run: install
 	$(BIN)/rag serve
 
 test: install
-	$(BIN)/ruff check rag ui tests eval
+	$(BIN)/ruff check rag ui tests eval examples
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check rag ui tests eval
+	$(BIN)/ruff check rag ui tests eval examples

@@ -9,6 +9,9 @@ Importing this package loads no model; models load on first use, once per proces
     ...     print(hit.doc_id, hit.start, hit.end, hit.text[:80])
 """
 
+from collections.abc import Iterable
+from pathlib import Path
+
 from .answer import Answer, AnswerSettings, AnswerStream, Assistant, Citation, Claim
 from .chunking import Chunker, Span
 from .config import MODES, Settings
@@ -17,6 +20,7 @@ from .embedding import Embedder, SentenceTransformerEmbedder, get_embedder
 from .errors import (
     ConfigError,
     DocumentError,
+    DocumentNotFoundError,
     IndexBusyError,
     IndexIncompatibleError,
     IndexNotFoundError,
@@ -36,15 +40,43 @@ from .retriever import Hit, Retriever
 from .vectorstore import FaissStore, VectorStore
 
 
-def open_index(path: str | None = None, settings: Settings | None = None) -> Index:
-    """Open an existing index (raises ``IndexNotFoundError`` with the command to build one)."""
+def open_index(path: str | Path | None = None, settings: Settings | None = None) -> Index:
+    """Open an existing index (raises ``IndexNotFoundError`` with the command to build one).
+
+    >>> index = rag.open_index("index")           # doctest: +SKIP
+    >>> [d["doc_id"] for d in index.documents()]  # doctest: +SKIP
+    """
     index = Index(path, settings)
     index.snapshot()
     return index
 
 
-def search(query: str, k: int = 5, mode: str = "hybrid", index: str | Index | None = None) -> list[Hit]:
-    """One-call search of an index folder (default ``$RAG_INDEX`` or ``./index``)."""
+def build_index(paths: Iterable[str | Path], path: str | Path | None = None,
+                settings: Settings | None = None) -> Index:
+    """Make the index at ``path`` mirror the files under ``paths`` (incremental) and return it.
+
+    Files that cannot be read are skipped (``index.sync`` reports them); raises ``DocumentError``
+    when nothing at all could be indexed.
+
+    >>> index = rag.build_index(["corpus"], "index")   # doctest: +SKIP
+    >>> index.status()["documents"]                    # doctest: +SKIP
+    5
+    """
+    index = Index(path, settings)
+    paths = list(paths)
+    report = index.sync(paths)
+    if report.documents == 0:
+        detail = "; ".join(report.problems) or "no .txt, .md, .html or .pdf files found"
+        raise DocumentError(", ".join(map(str, paths)), f"nothing could be indexed ({detail})")
+    return index
+
+
+def search(query: str, k: int = 5, mode: str = "hybrid", index: str | Path | Index | None = None) -> list[Hit]:
+    """One-call search of an index folder (default ``$RAG_INDEX`` or ``./index``).
+
+    >>> for hit in rag.search("Who may join Pillar 2?", k=3, index="index"):  # doctest: +SKIP
+    ...     print(hit.rank, hit.doc_id, hit.start, hit.end, hit.score)
+    """
     target = index if isinstance(index, Index) else Index(index)
     return Retriever(target).search(query, k=k, mode=mode)
 
@@ -63,6 +95,7 @@ __all__ = [
     "ConfigError",
     "Document",
     "DocumentError",
+    "DocumentNotFoundError",
     "Embedder",
     "ExtractiveGenerator",
     "FaissStore",
@@ -82,6 +115,7 @@ __all__ = [
     "Span",
     "TransformersGenerator",
     "VectorStore",
+    "build_index",
     "bundled_gguf",
     "find_files",
     "get_embedder",

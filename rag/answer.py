@@ -218,11 +218,20 @@ class Assistant:
         return variant
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation)."""
+        """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation).
+
+        >>> answer = rag.Assistant(rag.Index("index")).ask("Who may join Pillar 2?")  # doctest: +SKIP
+        >>> answer.text, [(c.n, c.doc_id, c.quote) for c in answer.citations]        # doctest: +SKIP
+        """
         return self.stream(question, history).result()
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> AnswerStream:
-        """Like ``ask``, but the text can be read as it is generated."""
+        """Like ``ask``, but the text can be read as it is generated.
+
+        >>> stream = assistant.stream("And Canada?", history=[("Who may join?", "Japan may [1].")])  # doctest: +SKIP
+        >>> for piece in stream: print(piece, end="")   # doctest: +SKIP
+        >>> stream.answer.citations                      # doctest: +SKIP
+        """
         question = (question or "").strip()
         if not question:
             raise ConfigError("the question is empty")

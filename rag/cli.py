@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 
+from .access import KEY_ENV, check_bind, load_key
 from .answer import Answer, AnswerSettings, Assistant
 from .config import MODES, Settings, default_index_dir
 from .errors import IndexNotFoundError, RagError
 from .generation import GENERATORS
 from .index import Index
-from .retriever import MAX_K, Retriever
+from .retriever import MAX_K, Retriever, search_json
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -122,11 +123,7 @@ def search(query: str, k: int, mode: str, doc_ids: tuple[str, ...], index_dir: P
     retriever = Retriever(Index(index_dir or default_index_dir()))
     hits = retriever.search(query, k=k, mode=mode, doc_ids=list(doc_ids) or None)
     if as_json:
-        keys = ("rank", "text", "doc_id", "title", "start", "end", "score", "dense_score", "bm25_score",
-                "page", "also_in")
-        click.echo(json.dumps({"query": query, "mode": mode,
-                               "hits": [{key: h.to_dict()[key] for key in keys} for h in hits]},
-                              ensure_ascii=False, indent=2))
+        click.echo(json.dumps(search_json(query, mode, hits), ensure_ascii=False, indent=2))
         return
     if not hits:
         click.echo("no passages found")
@@ -303,31 +300,81 @@ def build_if_missing(index: Index, corpus: Path) -> Index:
     return index
 
 
+def _server_options(default_port: int):
+    """Options shared by ``serve`` and ``api``."""
+    def decorate(fn):
+        options = [
+            click.option("--host", default="127.0.0.1", show_default=True,
+                         help="Address to listen on. The default is this machine only; any other address needs "
+                         f"an API key (${KEY_ENV} or --api-key-file). No public share link is ever made."),
+            click.option("--port", type=click.IntRange(1, 65535), default=default_port, show_default=True,
+                         help="Port to listen on."),
+            INDEX_OPTION,
+            click.option("--generator", type=click.Choice(GENERATORS), default=AnswerSettings.generator,
+                         show_default=True, help="Answer generator."),
+            click.option("--model", "llm", default="", metavar="PATH",
+                         help="GGUF file or Hugging Face folder for the generator."),
+            click.option("--uploads", type=click.Path(file_okay=False, path_type=Path), default=None,
+                         help="Where uploaded documents are stored (default: uploads/ beside the index folder)."),
+            click.option("--max-upload-mb", type=click.FloatRange(0.001, 10_000), default=20, show_default=True,
+                         help="Largest upload accepted."),
+            click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                         help=f"File holding the API key (default: ${KEY_ENV}). With a key, every request but "
+                         "/health must carry it: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; browsers are "
+                         "asked for it as a password."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. The default is this machine only; no public share link is ever made.")
-@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
-@INDEX_OPTION
+@_server_options(default_port=7860)
 @click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"), show_default=True,
               help="Folder to index first when the index is missing.")
-@click.option("--generator", type=click.Choice(GENERATORS), default=AnswerSettings.generator, show_default=True,
-              help="Answer generator.")
-@click.option("--model", "llm", default="", metavar="PATH", help="GGUF file or Hugging Face folder for the generator.")
-@click.option("--uploads", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where uploaded documents are stored (default: uploads/ beside the index folder).")
-@click.option("--max-upload-mb", type=click.FloatRange(0.001, 10_000), default=20, show_default=True,
-              help="Largest file accepted by upload.")
-def serve(host: str, port: int, index_dir: Path | None, corpus: Path, generator: str, llm: str,
-          uploads: Path | None, max_upload_mb: float) -> None:
-    """Start the web chat (builds the index from --corpus when there is none) and print its address."""
+def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
+          max_upload_mb: float, api_key_file: Path | None, corpus: Path) -> None:
+    """Start the web chat and the HTTP API (/v1/..., spec at /openapi.json) in one process, building the
+    index from --corpus when there is none, and print the address."""
+    key = load_key(api_key_file)
+    check_bind(host, key)  # before minutes of indexing and model loading
     index = build_if_missing(Index(index_dir or default_index_dir()), corpus)
     assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
     click.echo("Loading the models...", err=True)
     assistant.warm_up()
     from ui.server import serve as serve_app
 
-    click.echo(f"Web chat: http://{host}:{port}  (Ctrl-C to stop)", err=True)
-    serve_app(assistant, host, port, uploads, max_upload_mb)
+    click.echo(f"Web chat: {_url(host, port)}  (HTTP API under /v1, spec at /openapi.json; Ctrl-C to stop)"
+               + ("; API key required" if key else ""), err=True)
+    serve_app(assistant, host, port, uploads, max_upload_mb, key)
+
+
+@main.command()
+@_server_options(default_port=8000)
+def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
+        max_upload_mb: float, api_key_file: Path | None) -> None:
+    """Serve the HTTP API alone, without the chat: POST /v1/search, POST /v1/ask, GET/POST /v1/documents,
+    DELETE /v1/documents/DOC_ID, GET /health. The OpenAPI spec is at /openapi.json."""
+    key = load_key(api_key_file)
+    check_bind(host, key)
+    index = Index(index_dir or default_index_dir())
+    index.snapshot()  # fail now, with the command to run, if there is no index
+    assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
+    click.echo("Loading the models...", err=True)
+    assistant.warm_up()
+    import uvicorn
+
+    from .http_api import create_api
+
+    click.echo(f"HTTP API: {_url(host, port)}  (spec at /openapi.json; Ctrl-C to stop)"
+               + ("; API key required" if key else ""), err=True)
+    uvicorn.run(create_api(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning")
+
 
 def _register_evaluation() -> None:
     # The evaluation commands live beside their harness in eval/; importing them loads no model.

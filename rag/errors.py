@@ -9,6 +9,10 @@ class ConfigError(RagError, ValueError):
     """A setting has a value we cannot use; the message names the setting and the value."""
 
 
+class DocumentNotFoundError(ConfigError):
+    """A document id that is not in the index (``rag status --documents`` lists the ids)."""
+
+
 class DocumentError(RagError):
     """A file could not be turned into a document (unsupported, empty, binary, undecodable, unreadable)."""
 

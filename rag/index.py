@@ -186,7 +186,10 @@ class Index:
         return self._embedder
 
     def documents(self) -> list[dict[str, Any]]:
-        """Indexed documents with title, source, chunk count, size and when they were indexed."""
+        """Indexed documents with title, source, chunk count, size and when they were indexed.
+
+        >>> [(d["doc_id"], d["title"], d["chunks"]) for d in index.documents()]  # doctest: +SKIP
+        """
         snap = self.snapshot()
         counts = snap.db.counts()
         return [
@@ -217,6 +220,9 @@ class Index:
 
         New files are added, changed ones re-indexed, files no longer present removed. A file that
         cannot be read is reported in ``problems`` and, if it was indexed before, kept as it was.
+
+        >>> report = rag.Index("index").sync(["corpus"])  # doctest: +SKIP
+        >>> report.added, report.embedded, report.problems  # doctest: +SKIP
         """
         paths = list(paths)
         files, problems = find_files(paths)
@@ -228,12 +234,20 @@ class Index:
         return self._write(files, None, progress, rebuild, problems)
 
     def add(self, paths: Iterable[Path | str], progress: Progress | None = None) -> IndexReport:
-        """Add or update the files under ``paths``; keep every other indexed document."""
+        """Add or update the files under ``paths``; keep every other indexed document.
+
+        >>> report = index.add(["new/report.pdf"])       # doctest: +SKIP
+        >>> report.added, report.problems                # doctest: +SKIP
+        """
         files, problems = find_files(paths)
         return self._write(files, set(), progress, False, problems)
 
     def remove(self, doc_ids: Iterable[str], progress: Progress | None = None) -> IndexReport:
-        """Remove documents by id."""
+        """Remove documents by id (ids as in ``documents()``; unknown ids are ignored).
+
+        >>> index.remove(["report.pdf"]).removed         # doctest: +SKIP
+        ['report.pdf']
+        """
         return self._write([], set(doc_ids), progress, False, [])
 
     def _write(self, files: list[tuple[Path, str]], remove: set[str] | None, progress: Progress | None,

@@ -13,10 +13,13 @@ from typing import Any
 import numpy as np
 
 from .config import MODES
-from .errors import ConfigError
+from .errors import ConfigError, DocumentNotFoundError
 from .index import Index
 
 MAX_K = 100
+# The hit fields of ``rag search --json`` and ``POST /v1/search``, in that order.
+SEARCH_KEYS = ("rank", "text", "doc_id", "title", "start", "end", "score", "dense_score", "bm25_score", "page",
+               "also_in")
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,14 @@ class Retriever:
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
                doc_ids: Sequence[str] | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query``; ``doc_ids`` restricts the search to those documents.
-
         ``query_vector``: the query's embedding when the caller already has it (embedding many
         queries in one batch is several times faster than one by one).
+
+        Raises ``ConfigError`` for a blank query, ``k`` outside 1..100 or an unknown mode, and
+        ``DocumentNotFoundError`` for an unknown document id.
+
+        >>> hits = rag.Retriever(rag.Index("index")).search("Who may join?", k=3, mode="bm25")  # doctest: +SKIP
+        >>> hits[0].doc_id, hits[0].start, hits[0].end, hits[0].text                            # doctest: +SKIP
         """
         query = (query or "").strip()
         if not query:
@@ -73,7 +81,7 @@ class Retriever:
         if doc_ids:
             unknown = sorted(set(doc_ids) - set(snap.titles))
             if unknown:
-                raise ConfigError(f"unknown document(s): {', '.join(unknown)} (see `rag status --documents`)")
+                raise DocumentNotFoundError(f"unknown document(s): {', '.join(unknown)} (see `rag status --documents`)")
             allowed = snap.db.chunk_ids(list(doc_ids))
         n = max(self.index.settings.candidates, 3 * k)
         dense = bm25 = []
@@ -115,6 +123,11 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
+
+
+def search_json(query: str, mode: str, hits: Sequence[Hit]) -> dict[str, Any]:
+    """The ``rag search --json`` object: ``{"query", "mode", "hits": [...]}``, also served by ``/v1/search``."""
+    return {"query": query, "mode": mode, "hits": [{key: h.to_dict()[key] for key in SEARCH_KEYS} for h in hits]}
 
 
 def _round(value: float | None) -> float | None:

@@ -167,3 +167,31 @@ def test_upload_a_file_then_ask_about_it(server, browser, tmp_path):
     ask(page, "When does the ferry to Somes Island leave?")
     assert "harbour notes.txt" in page.locator(".source, .abstained").first.inner_text()
     assert "7:45" in last_reply(page)
+
+
+def test_behind_an_api_key_the_browser_asks_once_and_the_chat_works(real_index, browser):
+    """The chat and its document view honour the API key: refused without it, usable with the
+    credentials a browser's Basic-auth prompt supplies (any user name, the key as password)."""
+    from rag import AnswerSettings, Assistant
+    from ui.server import create_app
+
+    from .conftest import serving
+
+    assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
+    assistant.warm_up()
+    with serving(create_app(assistant, key="s3cret")) as url:
+        refused = browser.new_page()
+        assert refused.request.get(url).status == 401
+        assert refused.request.get(url + "document?doc=003_23837f97759bb32c.txt").status == 401
+        refused.close()
+        context = browser.new_context(http_credentials={"username": "me", "password": "s3cret"},
+                                      viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(url)
+        ask(page, "Which fighter jet project was involved in the South Korean leak case?")
+        assert "KF-21" in last_reply(page), last_reply(page)
+        with page.expect_popup() as opened:
+            page.locator(".source").first.get_by_role("link", name="open the document").click()
+        opened.value.wait_for_load_state()
+        assert opened.value.locator("mark#cited").count() == 1
+        context.close()

@@ -5,15 +5,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,15 +17,9 @@ import pytest
 from rag import AnswerSettings, Assistant, Citation, Hit
 from rag.answer import Answer
 
-from .conftest import CORPUS
+from .conftest import CORPUS, free_port, serving
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_sources_panel_escapes_document_text_titles_and_names():
@@ -71,25 +61,6 @@ def test_document_page_highlights_the_span_and_escapes_the_text():
     assert "<mark class='passage' id='cited'><mark class='quote'>The cited sentence.</mark></mark>" in page
     assert "<script>" not in page and "&lt;img" in page and "T &lt;b&gt;" in page
     assert "<main>short<mark class='passage' id='cited'>" in document_page("T", "t.txt", "short", 500, 900)  # clamped
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` (ASGI) served by uvicorn on a free local port, in a thread."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not server.started and thread.is_alive() and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def _reply(messages: list) -> str:
@@ -173,7 +144,7 @@ def test_rag_serve_builds_a_missing_index_and_serves_the_page(tmp_path: Path):
 
 
 def test_upload_names_cannot_escape_and_bad_files_are_named(tmp_path):
-    from ui.uploads import safe_name, store_uploads
+    from rag.uploads import safe_name, store_uploads
 
     assert safe_name("../../etc/passwd.txt") == "passwd.txt"
     assert safe_name("..\\\\evil\\\\x.md") == "x.md"

@@ -18,9 +18,9 @@ import gradio as gr
 
 from rag import MODES, Assistant, RagError
 from rag.documents import SUPPORTED_SUFFIXES
+from rag.uploads import MAX_UPLOAD_MB, store_uploads
 
 from . import render
-from .uploads import MAX_UPLOAD_MB, store_uploads
 
 EXAMPLES = [
     "Which countries could join AUKUS Pillar 2?",

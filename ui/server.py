@@ -10,14 +10,17 @@ from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
 
 from rag import Assistant
+from rag.http_api import install
+from rag.uploads import MAX_UPLOAD_MB
 
 from . import render
 from .app import build_app
-from .uploads import MAX_UPLOAD_MB
 
 
-def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> FastAPI:
-    """The whole server as an ASGI app: the chat at ``/`` and ``/document?doc=…&start=…&end=…``."""
+def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
+               key: str | None = None) -> FastAPI:
+    """The whole server as an ASGI app: the chat at ``/``, ``/document?doc=…&start=…&end=…`` and the
+    HTTP API (``/v1/…``, ``/health``, ``/openapi.json``). With ``key``, all but ``/health`` need it."""
     api = FastAPI(title="Ask your documents", docs_url=None, redoc_url=None)
 
     @api.get("/document", response_class=HTMLResponse)
@@ -30,13 +33,14 @@ def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb:
         quote = (quote_start, quote_end) if quote_start is not None and quote_end is not None else None
         return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote))
 
+    install(api, assistant, uploads, max_upload_mb, key)  # before the chat claims every path under "/"
     blocks = build_app(assistant, uploads, max_upload_mb).queue(default_concurrency_limit=1)
     return gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
 
 
 def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, uploads: Path | None = None,
-          max_upload_mb: float = MAX_UPLOAD_MB) -> None:
+          max_upload_mb: float = MAX_UPLOAD_MB, key: str | None = None) -> None:
     """Serve until Ctrl-C. Binds to ``host`` only; there is no public share link."""
     import uvicorn
 
-    uvicorn.run(create_app(assistant, uploads, max_upload_mb), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning")

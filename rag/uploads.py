@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag.documents import SUPPORTED_SUFFIXES
+from .documents import SUPPORTED_SUFFIXES
 
 MAX_UPLOAD_MB = 20
 

@@ -1,0 +1,227 @@
+"""The HTTP API: search, ask (JSON or server-sent events), list/upload/remove documents, health.
+
+Served alone by ``rag api`` (``create_api``) and beside the chat by ``rag serve`` (``install`` on the
+chat's FastAPI app). The OpenAPI spec is at ``/openapi.json``. Errors are JSON
+``{"error": "<one line>", "type": "<ErrorClass>"}``; user mistakes are 4xx, never 500.
+
+    >>> app = create_api(rag.Assistant(rag.Index("index")))   # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .access import RequireKey
+from .answer import AnswerStream, Assistant
+from .errors import (
+    ConfigError,
+    DocumentError,
+    DocumentNotFoundError,
+    IndexBusyError,
+    IndexIncompatibleError,
+    IndexNotFoundError,
+    RagError,
+)
+from .http_models import (
+    SSE_EVENT_SCHEMA,
+    AskRequest,
+    AskResponse,
+    DocumentsResponse,
+    ErrorOut,
+    HealthOut,
+    IndexReportOut,
+    SearchRequest,
+    SearchResponse,
+)
+from .limits import LimitBody
+from .models import ModelError
+from .retriever import search_json
+from .uploads import MAX_UPLOAD_MB, safe_name, store_uploads
+
+log = logging.getLogger(__name__)
+
+# Most specific first: DocumentNotFoundError is also a ConfigError.
+STATUS: list[tuple[type[Exception], int]] = [
+    (DocumentNotFoundError, 404), (ConfigError, 400), (DocumentError, 400), (IndexNotFoundError, 503),
+    (IndexBusyError, 503), (IndexIncompatibleError, 503), (ModelError, 503), (RagError, 400),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in [
+        (400, "Bad request: a value we cannot use (e.g. a blank query)."),
+        (401, "Missing or wrong API key."),
+        (413, "Request body too large."),
+        (422, "The body does not match the schema."),
+        (503, "No usable index (build one with `rag index`), or it is being written."),
+    ]
+}
+NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown document id."}}
+SSE_DOC = {"text/event-stream": {"schema": SSE_EVENT_SCHEMA,
+                                 "example": 'event: token\ndata: {"text": "Japan"}\n\n'}}
+
+
+def create_api(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
+               key: str | None = None) -> FastAPI:
+    """The API alone as an ASGI app (what ``rag api`` serves). ``key``: see ``rag.access``."""
+    app = FastAPI(title="rag: ask your documents", version="1",
+                  description="Search and cited answers over a local index of documents.")
+    install(app, assistant, uploads, max_upload_mb, key)
+    return app
+
+
+def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
+            key: str | None = None) -> None:
+    """Add the ``/v1`` routes, ``/health``, JSON error handlers, body limits and the API-key check to
+    ``app``. Call before mounting anything at ``/``; the key check then covers the whole app."""
+    uploads = Path(uploads or assistant.index.path.parent / "uploads")
+    variants: dict[tuple[int | None, str | None], Assistant] = {}
+
+    def assistant_for(k: int | None, mode: str | None) -> Assistant:
+        changes = {name: value for name, value in (("k", k), ("mode", mode)) if value is not None}
+        if not changes:
+            return assistant
+        if (k, mode) not in variants:  # a race here only builds an equivalent variant twice
+            variants[(k, mode)] = assistant.with_settings(**changes)
+        return variants[(k, mode)]
+
+    @app.get("/health", response_model=HealthOut, responses={503: ERRORS[503]}, tags=["meta"])
+    def health() -> dict[str, str]:
+        """Whether the server is up and has an index to answer from (needs no API key)."""
+        assistant.index.snapshot()
+        return {"status": "ok"}
+
+    @app.post("/v1/search", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, tags=["search"])
+    def search(body: SearchRequest) -> dict[str, Any]:
+        """The `k` passages that best match `query`; same JSON as `rag search --json`.
+
+        Runs beside answers being generated (it does not wait for them)."""
+        hits = assistant.retriever.search(body.query, k=body.k, mode=body.mode, doc_ids=body.doc_ids)
+        return search_json(body.query, body.mode, hits)
+
+    @app.post("/v1/ask", response_model=AskResponse, tags=["answers"],
+              responses={**ERRORS, 200: {"description": "The answer (`rag ask --json`), or with `stream: true` "
+                                         "server-sent events: `passages`, `token`..., then `answer` or `error`.",
+                                         "content": SSE_DOC}})
+    def ask(body: AskRequest):
+        """A verified answer with citations, or an abstention naming the closest passages.
+
+        One answer is generated at a time; others wait their turn."""
+        variant = assistant_for(body.k, body.mode)
+        variant.index.snapshot()  # no index: 503 now, rather than an error event after a 200
+        if not body.stream:
+            return variant.ask(body.question, body.history).to_dict()
+        stream = variant.stream(body.question, body.history)
+        return StreamingResponse(_events(stream), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/v1/documents", response_model=DocumentsResponse, responses={401: ERRORS[401], 503: ERRORS[503]},
+             tags=["documents"])
+    def documents() -> dict[str, Any]:
+        """Every indexed document: id, title, source, chunks, size, when added."""
+        return {"documents": assistant.index.documents()}
+
+    @app.post("/v1/documents", response_model=IndexReportOut, responses=ERRORS, tags=["documents"])
+    def upload(files: list[UploadFile] = File(description="One or more .txt, .md, .html or .pdf files.")):  # noqa: B008
+        """Add or update documents (multipart field `files`). Refused files are named in `problems`;
+        the others are indexed. 400 when none could be."""
+        with tempfile.TemporaryDirectory() as tmp:
+            received = []
+            for n, part in enumerate(files):
+                folder = Path(tmp, str(n))  # each in its own folder: two files may share a name
+                folder.mkdir()
+                path = folder / safe_name(part.filename or "")
+                with path.open("wb") as out:
+                    while chunk := part.file.read(1 << 20):
+                        out.write(chunk)
+                received.append(str(path))
+            stored, problems = store_uploads(received, uploads, max_upload_mb)
+        if not stored:
+            raise DocumentError("upload", "no file was added: " + "; ".join(problems))
+        with assistant.exclusive():  # no answer may mix passages of two index states
+            report = assistant.index.add(stored)
+        result = report.to_dict()
+        result["problems"] = problems + report.problems
+        return result
+
+    @app.delete("/v1/documents/{doc_id:path}", response_model=IndexReportOut, responses={**ERRORS, **NOT_FOUND},
+                tags=["documents"])
+    def remove(doc_id: str) -> dict[str, Any]:
+        """Remove one document from the index (its uploaded file, if any, stays on disk)."""
+        with assistant.exclusive():
+            if assistant.index.document(doc_id) is None:
+                raise DocumentNotFoundError(f"no document {doc_id!r} in the index (see GET /v1/documents)")
+            return assistant.index.remove([doc_id]).to_dict()
+
+    _install_errors(app)
+    app.add_middleware(LimitBody, upload_limit=int(max_upload_mb * 1_000_000) + 64_000)
+    app.add_middleware(RequireKey, key=key)  # added last, so it runs first: no key, no body read
+
+
+def _events(stream: AnswerStream) -> Iterator[str]:
+    """The answer as server-sent events. ``passages`` comes once retrieval is done, before the text."""
+    try:
+        sent_passages = False
+        for piece in stream:
+            if not sent_passages:
+                sent_passages = True
+                yield _event("passages", {"hits": search_json("", "", stream.passages)["hits"]})
+            yield _event("token", {"text": piece})
+        if stream.answer is not None:
+            if not sent_passages:
+                yield _event("passages", {"hits": search_json("", "", stream.passages)["hits"]})
+            yield _event("answer", stream.answer.to_dict())
+    except RagError as exc:
+        yield _event("error", {"error": str(exc), "type": type(exc).__name__})
+    except Exception as exc:  # headers are sent: the client can only learn of it in the stream
+        log.exception("answer stream failed")
+        yield _event("error", {"error": f"internal error ({type(exc).__name__}); see the server log",
+                               "type": "InternalError"})
+    finally:
+        stream.close()  # a client that disconnects frees the model for the next question
+
+
+def _event(name: str, data: Any) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _error(status: int, message: str, kind: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, "type": kind, **extra}, status_code=status)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        status = next(code for cls, code in STATUS if isinstance(exc, cls))
+        return _error(status, str(exc), type(exc).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+                   for e in exc.errors()]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(first["loc"][1:] if first["loc"][:1] == ["body"] else first["loc"]) or "body"
+        if exc.errors() and exc.errors()[0].get("type") == "json_invalid":
+            where, first["msg"] = "body", "not valid JSON (send Content-Type: application/json and a JSON object)"
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        return _error(422, f"{where}: {first['msg']}{more}", "ValidationError", details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "type": "HTTPError"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the user's fault: log the traceback here, send one line there.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log", "InternalError")
