@@ -15,8 +15,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,14 +24,10 @@ from pathlib import Path
 
 import httpx
 
+from eval.processes import free_port, stop
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "tests/data/dev_questions.jsonl").open()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -104,11 +98,7 @@ def main() -> None:
                 http.post("/v1/search", json={"query": question, "k": args.k, "mode": args.mode})
         runs = [one_run(url, args.clients, args.requests, args.k, args.mode) for _ in range(args.runs)]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     status = json.loads(subprocess.run([str(Path(sys.executable).with_name("rag")), "status", "--json", "--index",
                                         str(args.index)], capture_output=True, text=True).stdout or "{}")
     print(json.dumps({

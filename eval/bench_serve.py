@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,13 +20,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from eval.processes import free_port, stop
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_run(index: Path, question: str) -> dict[str, float]:
@@ -64,11 +58,7 @@ def one_run(index: Path, question: str) -> dict[str, float]:
         total = time.perf_counter() - t1
         return {"ready_s": round(ready, 2), "first_token_s": round(first or total, 2), "answer_s": round(total, 2)}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eval.processes import free_port, stop
 from rag import Embedder, Generator, Index, Settings
+
+__all__ = ["free_port", "stop"]  # shared with the test modules
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -98,12 +100,6 @@ def real_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     index = Index(tmp_path_factory.mktemp("real") / "index")
     index.sync([CORPUS])
     return index
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

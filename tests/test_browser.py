@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CORPUS, ROOT
-from .test_web import free_port
+from .conftest import CORPUS, ROOT, free_port, stop
 
 pytestmark = pytest.mark.integration
 
@@ -58,11 +56,7 @@ def server(tmp_path_factory):
     if proc.poll() is not None:
         pytest.fail(f"rag serve exited: {proc.stdout.read()}")
     yield url, base
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

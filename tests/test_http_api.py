@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from rag.access import check_bind, is_loopback, load_key, presented_key
 from rag.cli import main
 from rag.http_api import create_api
 
-from .conftest import CORPUS, ScriptedGenerator, free_port, serving
+from .conftest import CORPUS, ScriptedGenerator, free_port, serving, stop
 
 QUESTION = "Which fighter jet project was involved in the South Korean leak case?"
 
@@ -276,12 +275,7 @@ def test_rag_api_serves_the_api_alone(real_index, tmp_path):
         assert httpx.get(url + "/", timeout=5).status_code == 401  # no chat here, and no key
         assert httpx.get(url + "/", headers={"X-API-Key": "s3cret"}, timeout=5).status_code == 404
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = stop(proc)
     assert f"HTTP API: {url}" in out and "API key required" in out and "Traceback" not in out
 
 

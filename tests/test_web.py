@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 from rag import AnswerSettings, Assistant, Citation, Hit
 from rag.answer import Answer
 
-from .conftest import CORPUS, free_port, serving
+from .conftest import CORPUS, free_port, serving, stop
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
@@ -134,12 +133,7 @@ def test_rag_serve_builds_a_missing_index_and_serves_the_page(tmp_path: Path):
         assert "gradio" in page.lower(), proc.stdout.read() if proc.poll() is not None else "no page"
         assert (tmp_path / "index" / "CURRENT").exists()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = stop(proc)
     assert "No index in" in out and f"http://127.0.0.1:{port}" in out
 
 
