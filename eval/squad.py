@@ -27,7 +27,7 @@ from typing import Any
 from rag import Assistant, Index, Retriever
 from rag.errors import ConfigError
 
-from .matching import exact_match, token_f1
+from .matching import exact_match, squad_normalize, strip_markers, token_f1
 from .metrics import mean, retrieval_metrics
 
 ARCHIVE_URL = ("https://files.pythonhosted.org/packages/95/f8/c019b3579df548a04cac12342cfcb878e50ddf6cfcd7fddba8cfc"
@@ -149,11 +149,19 @@ def answers(assistant: Assistant, questions: list[dict[str, Any]], sample: int, 
         rows.append({"id": q["id"], "question": q["question"], "gold": q["answers"], "answer": answer.text,
                      "abstained": answer.abstained, "em": exact_match(prediction, q["answers"]),
                      "f1": round(token_f1(prediction, q["answers"]), 4), "time_s": round(time.perf_counter() - t, 3),
+                     "contains": contains_answer(prediction, q["answers"]),
                      "cites_paragraph": any(c.doc_id == doc_name(q["paragraph"]) for c in answer.citations)})
     scores = {"answer.em": mean([r["em"] for r in rows]), "answer.f1": mean([r["f1"] for r in rows]),
               "answer.abstained": mean([r["abstained"] for r in rows]),
+              "answer.contains": mean([r["contains"] for r in rows]),
               "answer.cites_paragraph": mean([r["cites_paragraph"] for r in rows])}
     return {k: (round(v, 4) if v is not None else None) for k, v in scores.items()}, rows
+
+
+def contains_answer(prediction: str, truths: list[str]) -> bool:
+    """A sentence-long answer holds a gold span (after SQuAD normalisation): what EM cannot see."""
+    text = f" {squad_normalize(strip_markers(prediction))} "
+    return any(f" {squad_normalize(t)} " in text for t in truths if squad_normalize(t))
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -166,7 +174,8 @@ def markdown(summary: dict[str, Any]) -> str:
     if summary.get("answer.f1") is not None:
         lines += ["", f"Answers ({summary['config']['generator']}, {summary['config']['sample']} questions, "
                   f"seed {summary['config']['seed']}): exact match {summary['answer.em']:.3f}, "
-                  f"F1 {summary['answer.f1']:.3f}, abstained {summary['answer.abstained']:.3f}, "
+                  f"F1 {summary['answer.f1']:.3f}, holds a gold answer {summary['answer.contains']:.3f}, "
+                  f"abstained {summary['answer.abstained']:.3f}, "
                   f"cited the right paragraph {summary['answer.cites_paragraph']:.3f}."]
     return "\n".join(lines) + "\n"
 

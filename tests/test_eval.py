@@ -80,6 +80,8 @@ def test_squad_scores_follow_the_official_normalisation():
     assert exact_match("Broncos won", ["Denver Broncos"]) == 0.0
     assert token_f1("Denver Broncos won", ["Denver Broncos"]) == pytest.approx(0.8)
     assert token_f1("", ["Denver Broncos"]) == 0.0
+    assert squad.contains_answer("It was won by the Denver Broncos [1].", ["Denver Broncos"])
+    assert not squad.contains_answer("It was won by Denverite fans.", ["Denver"])
 
 
 def test_retrieval_metrics_from_first_relevant_ranks():
@@ -157,7 +159,7 @@ def test_rag_bench_squad_on_a_tiny_squad_file(tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     for key in ("retrieval.recall@1", "retrieval.recall@5", "retrieval.recall@10", "retrieval.mrr",
-                "retrieval.ndcg@10", "answer.em", "answer.f1"):
+                "retrieval.ndcg@10", "answer.em", "answer.f1", "answer.contains"):
         assert 0.0 <= summary[key] <= 1.0, key
     assert set(summary["modes"]) == {"hybrid", "dense", "bm25"}
     assert summary["modes"]["dense"]["recall@5"] == 1.0  # three paragraphs: the right one is always in the top 5
