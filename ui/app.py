@@ -11,6 +11,7 @@ page is escaped by ``ui.render``.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ EXAMPLES = [
     "Who said New Zealand was still a long way from deciding whether to join?",
     "What is the total budget of AUKUS Pillar 2?",
 ]
+UPDATE_EVERY_S = 0.12
 HEADERS = ["title", "file", "chunks", "size", "added (UTC)"]
 
 
@@ -98,12 +100,16 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
             yield "", messages, gr.skip(), done
             try:
                 stream = assistant_for(int(k), mode, generator).stream(question, history)
-                text = ""
+                text, shown_at = "", 0.0
                 try:
                     for piece in stream:
                         text += piece
-                        messages[-1] = {"role": "assistant", "content": render.md_literal(text)}
-                        yield "", messages, gr.skip(), done
+                        # The first words at once, then at most ~8 updates a second: every update is
+                        # re-rendered by the browser, and on 2 cores that work slows the model down.
+                        if time.monotonic() - shown_at >= UPDATE_EVERY_S:
+                            shown_at = time.monotonic()
+                            messages[-1] = {"role": "assistant", "content": render.md_literal(text)}
+                            yield "", messages, gr.skip(), done
                 finally:
                     stream.close()  # a stop or a closed tab frees the model for the next question
             except RagError as exc:  # e.g. the index was removed under us: say so, keep the page
@@ -119,7 +125,10 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
 
         inputs = [box, chat, turns, k, mode, generator]
         outputs = [box, chat, sources, turns]
-        asked = [send.click(respond, inputs, outputs), box.submit(respond, inputs, outputs)]
+        # No progress overlay: the bubble's "…" already says an answer is coming, and the overlay's
+        # animated timer costs CPU that the model needs on a 2-core machine.
+        asked = [send.click(respond, inputs, outputs, show_progress="hidden"),
+                 box.submit(respond, inputs, outputs, show_progress="hidden")]
         stop.click(None, cancels=asked)
         clear.click(lambda: ([], render.PANEL_HINT, []), None, [chat, sources, turns])
 
