@@ -76,3 +76,9 @@ def token_f1(prediction: str, truths: Sequence[str]) -> float:
             precision, recall = same / len(pred), same / len(gold)
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
+
+
+def contains_answer(prediction: str, truths: Sequence[str]) -> bool:
+    """A sentence-long answer holds a gold span (after SQuAD normalisation): what EM cannot see."""
+    text = f" {squad_normalize(strip_markers(prediction))} "
+    return any(f" {squad_normalize(t)} " in text for t in truths if squad_normalize(t))

@@ -27,7 +27,7 @@ from typing import Any
 from rag import Assistant, Index, Retriever
 from rag.errors import ConfigError
 
-from .matching import exact_match, squad_normalize, strip_markers, token_f1
+from .matching import contains_answer, exact_match, token_f1
 from .metrics import mean, retrieval_metrics
 
 ARCHIVE_URL = ("https://files.pythonhosted.org/packages/95/f8/c019b3579df548a04cac12342cfcb878e50ddf6cfcd7fddba8cfc"
@@ -156,12 +156,6 @@ def answers(assistant: Assistant, questions: list[dict[str, Any]], sample: int, 
               "answer.contains": mean([r["contains"] for r in rows]),
               "answer.cites_paragraph": mean([r["cites_paragraph"] for r in rows])}
     return {k: (round(v, 4) if v is not None else None) for k, v in scores.items()}, rows
-
-
-def contains_answer(prediction: str, truths: list[str]) -> bool:
-    """A sentence-long answer holds a gold span (after SQuAD normalisation): what EM cannot see."""
-    text = f" {squad_normalize(strip_markers(prediction))} "
-    return any(f" {squad_normalize(t)} " in text for t in truths if squad_normalize(t))
 
 
 def markdown(summary: dict[str, Any]) -> str:

@@ -57,13 +57,18 @@ class AskRequest(_Request):
     stream: bool = Field(False, description="Answer as server-sent events: passages, token..., answer (or error).")
 
 
-class CitationOut(BaseModel):
+class PassageOut(BaseModel):
+    """A numbered passage with its span: what a citation and a closest passage have in common."""
+
     n: int
     doc_id: str
     title: str
     start: int
     end: int
     text: str
+
+
+class CitationOut(PassageOut):
     quote: str
     quote_start: int
     quote_end: int
@@ -79,13 +84,8 @@ class SentenceOut(BaseModel):
     note: str
 
 
-class ClosestOut(BaseModel):
-    n: int
-    doc_id: str
-    title: str
-    start: int
-    end: int
-    text: str
+class ClosestOut(PassageOut):
+    pass
 
 
 class AskResponse(BaseModel):

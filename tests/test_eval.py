@@ -15,7 +15,7 @@ import pytest
 from eval import squad
 from eval.gold import GOLD, load_gold
 from eval.harness import SUMMARY_KEYS, compare
-from eval.matching import exact_match, matches_all, normalize, passage_is_relevant, token_f1
+from eval.matching import contains_answer, exact_match, matches_all, normalize, passage_is_relevant, token_f1
 from eval.metrics import percentile, retrieval_metrics
 from rag import ConfigError
 
@@ -80,8 +80,8 @@ def test_squad_scores_follow_the_official_normalisation():
     assert exact_match("Broncos won", ["Denver Broncos"]) == 0.0
     assert token_f1("Denver Broncos won", ["Denver Broncos"]) == pytest.approx(0.8)
     assert token_f1("", ["Denver Broncos"]) == 0.0
-    assert squad.contains_answer("It was won by the Denver Broncos [1].", ["Denver Broncos"])
-    assert not squad.contains_answer("It was won by Denverite fans.", ["Denver"])
+    assert contains_answer("It was won by the Denver Broncos [1].", ["Denver Broncos"])
+    assert not contains_answer("It was won by Denverite fans.", ["Denver"])
 
 
 def test_retrieval_metrics_from_first_relevant_ranks():
