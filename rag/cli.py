@@ -376,6 +376,42 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
     uvicorn.run(create_api(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning")
 
 
+@main.command()
+@INDEX_OPTION
+@click.option("--model", "llm", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="GGUF",
+              help="Answer model to check (default: the bundled Qwen2.5-Coder-1.5B-Instruct).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"ok": ..., "checks": [...]} on stdout.')
+@click.option("--skip-decode", is_flag=True, help="Do not try the answer model (saves about 10-30 s).")
+@click.option("--decode-only", is_flag=True, help="Only try the answer model's first decode (what `make install` "
+              "ends with).")
+def doctor(index_dir: Path | None, llm: Path | None, as_json: bool, skip_decode: bool, decode_only: bool) -> None:
+    """Find what is wrong: one line per check, each ✗ with its fix; exit status 1 if any check fails.
+
+    \b
+    Checks Python and package versions, the CPU's instruction sets and what llama.cpp was built
+    with, the answer model file (sha256 verified), a real decode of a few tokens in a child process
+    with llama.cpp's extra buffer types off and on (a crash there is reported, not suffered; which
+    one is used follows $RAG_LLAMA_EXTRA_BUFTS=auto|on|off), the embedding model, the index (opens
+    and answers a search), and free memory and disk. "-" marks a check that cannot apply yet.
+    """
+    from .doctor import check_decode, run_checks
+
+    if decode_only and skip_decode:
+        raise RagError("--decode-only and --skip-decode contradict each other: give one")
+    if not as_json:
+        click.echo("Checking (the answer model's test decodes take a while)..." if not skip_decode else
+                   "Checking...", err=True)
+    checks = [check_decode(llm)] if decode_only else run_checks(index_dir, llm, decode=not skip_decode)
+    ok = all(c.ok is not False for c in checks)
+    if as_json:
+        click.echo(json.dumps({"ok": ok, "checks": [c.to_dict() for c in checks]}, indent=2, ensure_ascii=False))
+    else:
+        for check in checks:
+            click.echo(check.line())
+    if not ok:
+        sys.exit(1)
+
+
 def _register_evaluation() -> None:
     # The evaluation commands live beside their harness in eval/; importing them loads no model.
     from eval.cli import bench, eval_cmd
