@@ -30,6 +30,7 @@ from .generation import GENERATORS, Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
 from .sentences import all_words, names, numbers, split_sentences, support
+from .worker import Worker
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _ABSTAIN_LIKE = re.compile(
@@ -157,22 +158,45 @@ class Answer:
         }
 
 
+class Outcome:
+    """What an answer job fills in for its stream. The job holds only this, never the stream, so a
+    stream its reader dropped can be garbage-collected, which cancels the job."""
+
+    __slots__ = ("answer", "passages")
+
+    def __init__(self) -> None:
+        self.passages: tuple[Hit, ...] = ()
+        self.answer: Answer | None = None
+
+
 class AnswerStream:
     """Iterate for the answer's text as the model writes it; ``answer`` holds the verified result after.
 
     ``passages`` is set before the first piece arrives, so a UI can show sources while it streams.
+    Any thread may read it, ``close()`` it or drop it: the answer is made on the assistant's worker
+    thread, and a stream closed or garbage-collected before the end cancels it there.
     """
 
-    def __init__(self, run: Iterator[str]) -> None:
+    def __init__(self, run: Iterator[str], outcome: Outcome | None = None) -> None:
         self._run = run
-        self.passages: tuple[Hit, ...] = ()
-        self.answer: Answer | None = None
+        self._outcome = outcome or Outcome()
+
+    @property
+    def passages(self) -> tuple[Hit, ...]:
+        """The passages found, numbered as the model sees them (set before the first piece)."""
+        return self._outcome.passages
+
+    @property
+    def answer(self) -> Answer | None:
+        """The verified answer once the stream has ended (None if it was stopped)."""
+        return self._outcome.answer
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._run
+        return iter(self._run)
 
     def close(self) -> None:
-        """Stop generating (a stop button): frees the model for the next question; ``answer`` stays None."""
+        """Stop generating (a stop button): frees the model for the next question; ``answer`` stays None
+        unless it was already complete."""
         close = getattr(self._run, "close", None)
         if close:
             close()
@@ -194,7 +218,9 @@ class Assistant:
         self.settings = settings or AnswerSettings()
         self.retriever = Retriever(index)
         self.generator = generator or make_generator(self.settings.generator, self.settings.model)
-        self._lock = threading.Lock()  # one generation at a time: a 2-core CPU can't do two well
+        # One answer at a time, each made from start to end on this worker's thread: a 2-core CPU can't do
+        # two well, and no lock is ever held across a yield to a reader that may vanish.
+        self._worker = Worker("rag-answers")
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the answer model, and read the fixed prompts."""
@@ -203,9 +229,10 @@ class Assistant:
         self.generator.prime([prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM])
 
     def exclusive(self) -> threading.Lock:
-        """The lock an answer holds from retrieval to verification. Hold it to change the index
-        between answers (``with assistant.exclusive(): index.add(...)``) so no answer mixes two states."""
-        return self._lock
+        """The lock the answer worker holds while it makes an answer, from retrieval to verification.
+        Hold it (in one ``with`` block, on one thread) to change the index between answers
+        (``with assistant.exclusive(): index.add(...)``) so no answer mixes two index states."""
+        return self._worker.busy()
 
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with some settings changed (``k=3``, ``mode="dense"``...) that shares this one's
@@ -214,7 +241,7 @@ class Assistant:
         same_model = (settings.generator, settings.model) == (self.settings.generator, self.settings.model)
         variant = Assistant(self.index, settings, self.generator if same_model else None)
         variant.retriever = self.retriever
-        variant._lock = self._lock
+        variant._worker = self._worker
         return variant
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
@@ -235,68 +262,67 @@ class Assistant:
         question = (question or "").strip()
         if not question:
             raise ConfigError("the question is empty")
-        stream = AnswerStream(iter(()))
-        stream._run = self._run(stream, question, list(history))
-        return stream
+        out, history = Outcome(), list(history)
+        return AnswerStream(self._worker.stream(lambda: self._run(out, question, history)), out)
 
-    def _run(self, stream: AnswerStream, question: str, history: list[tuple[str, str]]) -> Iterator[str]:
+    def _run(self, stream: Outcome, question: str, history: list[tuple[str, str]]) -> Iterator[str]:
         s = self.settings
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        with self._lock:
-            standalone = question
-            if history and _FOLLOW_UP.search(question):
-                standalone = self.generator.rewrite(history, question)
-                timings["rewrite_s"] = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            hits = tuple(self.retriever.search(standalone, k=s.k, mode=s.mode))
-            stream.passages = hits
-            timings["retrieval_s"] = time.perf_counter() - t1
-            best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-            if not hits or (best is not None and best < s.min_dense_score):
-                stream.answer = self._abstain(question, standalone, hits, "weak-retrieval", "", timings, t0)
-                yield stream.answer.text
-                return
-            embedder = self.index.embedder if s.mode != "bm25" else None
-            excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder,
-                                           self.generator.count_tokens) if e.sentences]
-            # Same-document passages side by side (best document first), so each title is written once.
-            first = {}
-            for i, e in enumerate(excerpts):
-                first.setdefault(e.hit.doc_id, i)
-            excerpts.sort(key=lambda e: first[e.hit.doc_id])
-            hits = tuple(e.hit for e in excerpts)  # numbered as the model sees them
-            stream.passages = hits
-            timings["context_s"] = time.perf_counter() - t1 - timings["retrieval_s"]
-            t2 = time.perf_counter()
-            pieces: list[str] = []
-            for piece in self.generator.answer(standalone, [(h.title, e.text) for h, e in zip(hits, excerpts,
-                                                                                            strict=True)],
-                                               s.prompt, s.max_tokens):
-                if not pieces:
-                    timings["first_token_s"] = time.perf_counter() - t0
-                pieces.append(piece)
-                yield piece
-            timings["generation_s"] = time.perf_counter() - t2
-            raw = "".join(pieces).strip()
-            t3 = time.perf_counter()
-            claims = self._verify(raw, hits, [e.text for e in excerpts], standalone)
-            kept = [c for c in claims if c.supported]
-            text = " ".join(_with_markers(c) for c in kept)
-            relevance = None
-            if kept and s.verify == "judge" and s.relevance_threshold > 0:
-                # True, cited sentences can still miss the point ("how many soldiers?" answered with when
-                # talks began): that is not an answer, and pretending it is hides that the documents are silent.
-                relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
-            timings["verify_s"] = time.perf_counter() - t3
-            if not kept or (relevance is not None and relevance < s.relevance_threshold):
-                reason = ("model" if _ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
-                    else "off-topic"
-                stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
-                return
-            timings["total_s"] = time.perf_counter() - t0
-            stream.answer = Answer(question, standalone, text, tuple(claims), _citations(kept, hits), hits,
-                                   False, "", raw, _rounded(timings))
+        # Runs on the worker thread, which holds exclusive() meanwhile.
+        standalone = question
+        if history and _FOLLOW_UP.search(question):
+            standalone = self.generator.rewrite(history, question)
+            timings["rewrite_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        hits = tuple(self.retriever.search(standalone, k=s.k, mode=s.mode))
+        stream.passages = hits
+        timings["retrieval_s"] = time.perf_counter() - t1
+        best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+        if not hits or (best is not None and best < s.min_dense_score):
+            stream.answer = self._abstain(question, standalone, hits, "weak-retrieval", "", timings, t0)
+            yield stream.answer.text
+            return
+        embedder = self.index.embedder if s.mode != "bm25" else None
+        excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder,
+                                       self.generator.count_tokens) if e.sentences]
+        # Same-document passages side by side (best document first), so each title is written once.
+        first = {}
+        for i, e in enumerate(excerpts):
+            first.setdefault(e.hit.doc_id, i)
+        excerpts.sort(key=lambda e: first[e.hit.doc_id])
+        hits = tuple(e.hit for e in excerpts)  # numbered as the model sees them
+        stream.passages = hits
+        timings["context_s"] = time.perf_counter() - t1 - timings["retrieval_s"]
+        t2 = time.perf_counter()
+        pieces: list[str] = []
+        for piece in self.generator.answer(standalone, [(h.title, e.text) for h, e in zip(hits, excerpts,
+                                                                                        strict=True)],
+                                           s.prompt, s.max_tokens):
+            if not pieces:
+                timings["first_token_s"] = time.perf_counter() - t0
+            pieces.append(piece)
+            yield piece
+        timings["generation_s"] = time.perf_counter() - t2
+        raw = "".join(pieces).strip()
+        t3 = time.perf_counter()
+        claims = self._verify(raw, hits, [e.text for e in excerpts], standalone)
+        kept = [c for c in claims if c.supported]
+        text = " ".join(_with_markers(c) for c in kept)
+        relevance = None
+        if kept and s.verify == "judge" and s.relevance_threshold > 0:
+            # True, cited sentences can still miss the point ("how many soldiers?" answered with when
+            # talks began): that is not an answer, and pretending it is hides that the documents are silent.
+            relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
+        timings["verify_s"] = time.perf_counter() - t3
+        if not kept or (relevance is not None and relevance < s.relevance_threshold):
+            reason = ("model" if _ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
+                else "off-topic"
+            stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
+            return
+        timings["total_s"] = time.perf_counter() - t0
+        stream.answer = Answer(question, standalone, text, tuple(claims), _citations(kept, hits), hits,
+                               False, "", raw, _rounded(timings))
 
     def _verify(self, raw: str, hits: Sequence[Hit], shown: Sequence[str], question: str) -> list[Claim]:
         """Split the raw answer into sentences; keep each one's valid markers; judge its support.

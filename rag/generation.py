@@ -21,6 +21,7 @@ from pathlib import Path
 from . import prompts
 from .errors import ConfigError
 from .sentences import idf_overlap, split_sentences
+from .worker import Worker
 
 GENERATORS = ("llama", "transformers", "extractive")
 Passage = tuple[str, str]  # (title, text)
@@ -79,6 +80,11 @@ class LlamaGenerator(Generator):
     the passages and question as plain text, so no document can forge a turn. The key/value cache
     after each fixed system prompt is saved and restored, so only passages and question are
     evaluated per answer (llama.cpp reuses the longest common token prefix on its own).
+
+    The model has one owner, a ``Worker`` thread: every call runs there, and ``complete`` returns a
+    ``Feed`` that any thread may read, close or drop. Before the model is loaded into this process,
+    its configuration is tried in a child process (``rag.probe``), so a CPU on which a llama.cpp
+    kernel crashes gets a one-line ``ModelError`` instead of a dead process.
     """
 
     name = "llama"
@@ -91,34 +97,42 @@ class LlamaGenerator(Generator):
             raise ConfigError(f"n_ctx must be at least 512, got {n_ctx!r}")
         self.n_ctx = n_ctx
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        self.extra_bufts: bool | None = None  # chosen at load time (rag.probe)
         self._llm = None
         self._states: dict[tuple[int, ...], object] = {}
-        self._lock = threading.RLock()
+        self._owner = Worker("rag-llama")
 
     def warm_up(self) -> None:
-        with self._lock:
-            if self._llm is not None:
-                return
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            from llama_cpp import Llama
+        self._owner.call(self._load)
 
-            from .models import bundled_gguf
+    def _load(self) -> None:
+        if self._llm is not None:
+            return
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        from .models import bundled_gguf
+        from .probe import choose_extra_bufts
 
-            path = self.model_path or bundled_gguf()
-            self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads,
-                              n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
-            self._eos = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
-            self._yes_no = _yes_no_ids(lambda text: self._llm.tokenize(text.encode(), add_bos=False, special=False))
+        path = self.model_path or bundled_gguf()
+        self.extra_bufts = choose_extra_bufts(path, self.threads)
+        self._llm = load_llama(path, self.extra_bufts, n_ctx=self.n_ctx, n_threads=self.threads,
+                               n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
+        self._eos = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
+        self._yes_no = _yes_no_ids(lambda text: self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def count_tokens(self, text: str) -> int:
-        self.warm_up()
+        return self._owner.call(self._count_tokens, text)
+
+    def _count_tokens(self, text: str) -> int:
+        self._load()
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def prime(self, systems: Sequence[str]) -> None:
-        self.warm_up()
-        with self._lock:
-            for system in systems:
-                self._restore_prefix(*self._tokens(system, ""))
+        self._owner.call(self._prime, list(systems))
+
+    def _prime(self, systems: list[str]) -> None:
+        self._load()
+        for system in systems:
+            self._restore_prefix(*self._tokens(system, ""))
 
     def _tokens(self, system: str, user: str) -> tuple[list[int], int]:
         """The prompt's tokens, and how many of them are the fixed system part."""
@@ -148,42 +162,70 @@ class LlamaGenerator(Generator):
             llm.load_state(state)
 
     def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
-        self.warm_up()
-        with self._lock:
-            llm = self._llm
-            tokens, fixed = self._tokens(system, user)
-            self._restore_prefix(tokens, fixed)
-            budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
+        return self._owner.stream(lambda: self._complete(system, user, max_tokens))
+
+    def _complete(self, system: str, user: str, max_tokens: int) -> Iterator[str]:
+        self._load()
+        llm = self._llm
+        tokens, fixed = self._tokens(system, user)
+        self._restore_prefix(tokens, fixed)
+        budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
+        pending = b""
+        for count, token in enumerate(llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0,
+                                                   repeat_penalty=1.0, reset=True)):
+            if token in self._eos or count >= budget:
+                break
+            pending += llm.detokenize([token])
+            try:  # a multi-byte character can span tokens: emit only whole characters
+                text = pending.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
             pending = b""
-            for count, token in enumerate(llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0,
-                                                       repeat_penalty=1.0, reset=True)):
-                if token in self._eos or count >= budget:
-                    break
-                pending += llm.detokenize([token])
-                try:  # a multi-byte character can span tokens: emit only whole characters
-                    text = pending.decode("utf-8")
-                except UnicodeDecodeError:
-                    continue
-                pending = b""
-                yield text
+            yield text
 
     def yes_probability(self, system: str, user: str) -> float | None:
-        self.warm_up()
-        with self._lock:
-            llm = self._llm
-            tokens, fixed = self._tokens(system, user)
-            self._restore_prefix(tokens, fixed)
-            common = 0
-            for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
-                if a != b:
-                    break
-                common += 1
-            llm.n_tokens = common
-            llm.eval(tokens[common:])  # at least one token, so the last position has fresh logits
-            import numpy as np
+        return self._owner.call(self._yes_probability, system, user)
 
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-            return _yes_share(logits, self._yes_no)
+    def _yes_probability(self, system: str, user: str) -> float:
+        self._load()
+        llm = self._llm
+        tokens, fixed = self._tokens(system, user)
+        self._restore_prefix(tokens, fixed)
+        common = 0
+        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+            if a != b:
+                break
+            common += 1
+        llm.n_tokens = common
+        llm.eval(tokens[common:])  # at least one token, so the last position has fresh logits
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        return _yes_share(logits, self._yes_no)
+
+
+_construct = threading.Lock()
+
+
+def load_llama(path: str | Path, extra_bufts: bool, **options):
+    """``llama_cpp.Llama(path, **options)`` with llama.cpp's ``use_extra_bufts`` model parameter set,
+    which ``Llama`` does not expose: its default parameters are patched for the construction only."""
+    import llama_cpp
+    from llama_cpp import Llama
+
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+
+    def params():
+        p = defaults()
+        p.use_extra_bufts = extra_bufts
+        return p
+
+    with _construct:
+        llama_cpp.llama_cpp.llama_model_default_params = params
+        try:
+            return Llama(model_path=str(path), **options)
+        finally:
+            llama_cpp.llama_cpp.llama_model_default_params = defaults
 
 
 def _yes_no_ids(tokenize: Callable[[str], list[int]]) -> tuple[list[int], list[int]]:
@@ -217,29 +259,30 @@ class TransformersGenerator(Generator):
             raise ConfigError(f"gguf_file {gguf_file!r} is not in {path}")
         self.path, self.gguf_file, self.device = path, gguf_file, device
         self._model = self._tokenizer = None
-        self._lock = threading.RLock()
+        self._owner = Worker("rag-transformers")  # one owner thread, as for LlamaGenerator
 
     def warm_up(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["TRANSFORMERS_OFFLINE"] = "1"
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+        self._owner.call(self._load)
 
-            kwargs = {"local_files_only": True}
-            if self.gguf_file:
-                kwargs["gguf_file"] = self.gguf_file
-            if self.gguf_file:
-                import importlib.util
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-                missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
-                if missing:
-                    raise ConfigError(f"reading a GGUF file with transformers needs {' and '.join(missing)}: "
-                                      f'pip install ".[transformers]"')
-            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), **kwargs)
-            self._model = AutoModelForCausalLM.from_pretrained(str(self.path), **kwargs).to(self.device).eval()
-            self._yes_no = _yes_no_ids(lambda text: self._tokenizer.encode(text, add_special_tokens=False))
+        kwargs = {"local_files_only": True}
+        if self.gguf_file:
+            import importlib.util
+
+            kwargs["gguf_file"] = self.gguf_file
+            missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ConfigError(f"reading a GGUF file with transformers needs {' and '.join(missing)}: "
+                                  f'pip install ".[transformers]"')
+        self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), **kwargs)
+        self._model = AutoModelForCausalLM.from_pretrained(str(self.path), **kwargs).to(self.device).eval()
+        self._yes_no = _yes_no_ids(lambda text: self._tokenizer.encode(text, add_special_tokens=False))
 
     def _inputs(self, system: str, user: str):
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -247,24 +290,38 @@ class TransformersGenerator(Generator):
                                                    return_dict=True).to(self.device)
 
     def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
-        self.warm_up()
-        from transformers import TextIteratorStreamer
+        return self._owner.stream(lambda: self._complete(system, user, max_tokens))
 
-        with self._lock:
-            inputs = self._inputs(system, user)
-            streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
-            worker = threading.Thread(target=self._model.generate, kwargs=dict(
-                **inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer,
-                pad_token_id=self._tokenizer.eos_token_id))
-            worker.start()
+    def _complete(self, system: str, user: str, max_tokens: int) -> Iterator[str]:
+        self._load()
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stop = threading.Event()
+
+        class Stopped(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return stop.is_set()
+
+        inputs = self._inputs(system, user)
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        thread = threading.Thread(target=self._model.generate, daemon=True, kwargs=dict(
+            **inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([Stopped()]), pad_token_id=self._tokenizer.eos_token_id))
+        thread.start()
+        try:
             yield from (piece for piece in streamer if piece)
-            worker.join()
+        finally:
+            stop.set()  # a closed reader stops generation at the next token
+            thread.join()
 
     def yes_probability(self, system: str, user: str) -> float | None:
-        self.warm_up()
+        return self._owner.call(self._yes_probability, system, user)
+
+    def _yes_probability(self, system: str, user: str) -> float:
+        self._load()
         import torch
 
-        with self._lock, torch.no_grad():
+        with torch.no_grad():
             logits = self._model(**self._inputs(system, user)).logits[0, -1]
             return _yes_share(logits, self._yes_no)
 

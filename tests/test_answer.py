@@ -250,5 +250,25 @@ def test_a_stopped_stream_frees_the_assistant_for_the_next_question(indexed):
     stream = a.stream("Which countries could join AUKUS Pillar 2?")
     next(iter(stream))
     stream.close()
-    assert stream.answer is None
+    assert list(stream) == []  # nothing more is read from a closed stream
     assert not a.ask("Which countries could join AUKUS Pillar 2?").abstained  # would block if the lock were held
+
+
+def test_a_stream_dropped_on_another_thread_frees_the_assistant(indexed):
+    """A web server steps a stream on one thread and drops it on another (a closed tab)."""
+    import gc
+    import threading
+
+    reply = lambda user: f"{first_sentence(user, 1)} [1]."  # noqa: E731
+    a = assistant(indexed, reply, reply)
+    streams = [a.stream("Which countries could join AUKUS Pillar 2?")]
+    reader = threading.Thread(target=lambda: next(iter(streams[0])))
+    reader.start()
+    reader.join()
+    threading.Thread(target=streams.clear).start()
+    gc.collect()
+    done = []
+    asker = threading.Thread(target=lambda: done.append(a.ask("Which countries could join AUKUS Pillar 2?")))
+    asker.start()
+    asker.join(timeout=30)
+    assert done and not done[0].abstained

@@ -16,6 +16,10 @@ from rag.uploads import MAX_UPLOAD_MB
 from . import render
 from .app import build_app
 
+# On SIGTERM or Ctrl-C, requests still running after this long are cancelled, so a service manager
+# can always stop the server (uvicorn's default waits for every connection, however long).
+GRACE_S = 5
+
 
 def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
                key: str | None = None) -> FastAPI:
@@ -43,4 +47,5 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, uploa
     """Serve until Ctrl-C. Binds to ``host`` only; there is no public share link."""
     import uvicorn
 
-    uvicorn.run(create_app(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=GRACE_S)
