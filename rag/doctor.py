@@ -333,9 +333,9 @@ def check_index(index_dir: Path) -> Check:
                      f"rebuild it: `rag index --rebuild --index {index_dir}`")
     data = {"path": str(index_dir), "documents": info["documents"], "chunks": info["chunks"]}
     if not hits:
-        return Check("index", False, f"{index_dir}: {info['documents']} documents, but a search found nothing",
+        return Check("index", False, f"{index_dir}/ holds {info['documents']} documents, but a search found nothing",
                      f"rebuild it: `rag index --rebuild --index {index_dir}`", data)
-    return Check("index", True, f"{index_dir}: {info['documents']} documents, {info['chunks']} chunks; "
+    return Check("index", True, f"{index_dir}/ holds {info['documents']} documents, {info['chunks']} chunks; "
                  f"a search found a passage in {seconds * 1000:.0f} ms", data=data)
 
 
