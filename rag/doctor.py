@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REBUILD = ".venv/bin/pip install --force-reinstall --no-cache-dir llama-cpp-python"
+from .probe import REBUILD
+
 MIN_FREE_DISK = 2 * 1024**3
 MODEL_OVERHEAD = 512 * 1024**2  # beyond the model file: context, compute buffers, the embedder
 PACKAGES = ("rag-assistant", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",

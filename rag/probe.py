@@ -40,6 +40,8 @@ CHOICES = ("auto", "on", "off")
 # Measured (eval/RESULTS.md, "llama.cpp extra buffer types"): which configuration ``auto`` tries first.
 PREFERRED = (False, True)
 PROBE_TIMEOUT_S = 300.0
+# Rebuilds llama.cpp for the CPU at hand (pip's cache may hold a wheel compiled for another one).
+REBUILD = ".venv/bin/pip install --force-reinstall --no-cache-dir --no-deps 'llama-cpp-python>=0.3.16,<0.4'"
 _CHILD = Path(__file__).with_name("_decode_child.py")
 _lock = threading.Lock()
 
@@ -146,8 +148,7 @@ def choose_extra_bufts(model: Path, threads: int = 2, cache: Path | None = None,
         failures.append(result)
     first = failures[0]
     hint = (f"set {EXTRA_BUFTS_ENV}=auto to let it fall back" if choice != "auto" else
-            "rebuild llama.cpp for this CPU: `.venv/bin/pip install --force-reinstall --no-cache-dir "
-            "llama-cpp-python`, then run `rag doctor`")
+            f"rebuild llama.cpp for this CPU: `{REBUILD}`, then run `rag doctor`")
     raise ModelError(f"{first.message}; {hint}")
 
 

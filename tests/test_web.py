@@ -154,3 +154,23 @@ def test_upload_names_cannot_escape_and_bad_files_are_named(tmp_path):
     assert [p.name for p in stored] == ["good.txt"] and stored[0].parent == tmp_path / "uploads"
     assert any(p.startswith("big.txt: 2.0 MB is over the 1 MB limit") for p in problems)
     assert any(p.startswith("tool.exe: not a supported type") for p in problems)
+
+
+def test_a_stop_racing_the_end_of_its_answer_gets_success_not_a_500():
+    """Gradio's cancel route raises KeyError when the event ended between its check and its delete."""
+    from fastapi.testclient import TestClient
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from ui.server import CancelRace
+
+    def gone(request):
+        raise KeyError("event-id")
+
+    inner = Starlette(routes=[Route("/gradio_api/cancel", gone, methods=["POST"]),
+                              Route("/other", gone, methods=["POST"])])
+    inner.add_middleware(CancelRace)
+    client = TestClient(inner, raise_server_exceptions=False)
+    reply = client.post("/gradio_api/cancel", json={"event_id": "x"})
+    assert reply.status_code == 200 and reply.json() == {"success": True}
+    assert client.post("/other").status_code == 500  # only that route's race is forgiven

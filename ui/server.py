@@ -7,7 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rag import Assistant
 from rag.http_api import install
@@ -39,7 +41,28 @@ def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb:
 
     install(api, assistant, uploads, max_upload_mb, key)  # before the chat claims every path under "/"
     blocks = build_app(assistant, uploads, max_upload_mb).queue(default_concurrency_limit=1)
-    return gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
+    app = gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
+    chat = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
+    chat.add_middleware(CancelRace)
+    return app
+
+
+class CancelRace:
+    """Gradio 6's ``/gradio_api/cancel`` looks the event up outside its lock and deletes it inside: a
+    Stop that lands as the answer ends raises ``KeyError`` there, a 500 and a traceback in the log.
+    The event is over either way, which is what the Stop asked for: answer so."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/gradio_api/cancel"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except KeyError:
+            await JSONResponse({"success": True})(scope, receive, send)
 
 
 def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, uploads: Path | None = None,
