@@ -24,6 +24,7 @@ from .errors import (
     IndexBusyError,
     IndexIncompatibleError,
     IndexNotFoundError,
+    ModelError,
     RagError,
 )
 from .generation import (
@@ -35,7 +36,7 @@ from .generation import (
     make_generator,
 )
 from .index import FORMAT_VERSION, Index, IndexReport
-from .models import ModelError, bundled_gguf
+from .models import bundled_gguf
 from .retriever import Hit, Retriever
 from .vectorstore import FaissStore, VectorStore
 

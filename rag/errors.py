@@ -1,8 +1,21 @@
-"""One error hierarchy. ``str(error)`` is a single line a user can act on."""
+"""One error hierarchy. ``str(error)`` is a single line a user can act on.
+
+Each class carries the HTTP status it means (``status``); a subclass that says nothing inherits its
+parent's, so the most specific class wins by the class hierarchy, as in starlette's handler lookup:
+
+    >>> DocumentNotFoundError("no document 'x'").status, ConfigError("k must be 1..20").status
+    (404, 400)
+    >>> ModelError("the answer model is missing").status   # a ConfigError, but the server's fault
+    503
+"""
+
+from typing import ClassVar
 
 
 class RagError(Exception):
     """Base class for every error this package raises on purpose."""
+
+    status: ClassVar[int] = 400
 
 
 class ConfigError(RagError, ValueError):
@@ -11,6 +24,14 @@ class ConfigError(RagError, ValueError):
 
 class DocumentNotFoundError(ConfigError):
     """A document id that is not in the index (``rag status --documents`` lists the ids)."""
+
+    status = 404
+
+
+class ModelError(ConfigError):
+    """The answer model is missing, damaged or cannot run here; the message says how to fix it."""
+
+    status = 503
 
 
 class DocumentError(RagError):
@@ -25,10 +46,16 @@ class DocumentError(RagError):
 class IndexNotFoundError(RagError):
     """There is no index where one was expected."""
 
+    status = 503
+
 
 class IndexIncompatibleError(RagError):
     """The index on disk was built with another format, model or dimension."""
 
+    status = 503
+
 
 class IndexBusyError(RagError):
     """Another process is writing the index."""
+
+    status = 503

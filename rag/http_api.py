@@ -25,12 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .access import RequireKey
 from .answer import AnswerStream, Assistant
 from .errors import (
-    ConfigError,
     DocumentError,
     DocumentNotFoundError,
-    IndexBusyError,
-    IndexIncompatibleError,
-    IndexNotFoundError,
     RagError,
 )
 from .http_models import (
@@ -45,17 +41,11 @@ from .http_models import (
     SearchResponse,
 )
 from .limits import LimitBody
-from .models import ModelError
 from .retriever import search_json
 from .uploads import MAX_UPLOAD_MB, safe_name, store_uploads
 
 log = logging.getLogger(__name__)
 
-# Most specific first: DocumentNotFoundError is also a ConfigError.
-STATUS: list[tuple[type[Exception], int]] = [
-    (DocumentNotFoundError, 404), (ConfigError, 400), (DocumentError, 400), (IndexNotFoundError, 503),
-    (IndexBusyError, 503), (IndexIncompatibleError, 503), (ModelError, 503), (RagError, 400),
-]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text} for code, text in [
         (400, "Bad request: a value we cannot use (e.g. a blank query)."),
@@ -162,7 +152,7 @@ def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max
                 raise DocumentNotFoundError(f"no document {doc_id!r} in the index (see GET /v1/documents)")
             return assistant.index.remove([doc_id]).to_dict()
 
-    _install_errors(app)
+    install_errors(app)
     app.add_middleware(LimitBody, upload_limit=int(max_upload_mb * 1_000_000) + 64_000)
     app.add_middleware(RequireKey, key=key)  # added last, so it runs first: no key, no body read
 
@@ -198,11 +188,11 @@ def _error(status: int, message: str, kind: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, "type": kind, **extra}, status_code=status)
 
 
-def _install_errors(app: FastAPI) -> None:
+def install_errors(app: FastAPI) -> None:
+    """JSON one-line error responses: a ``RagError`` with its class's status, validation errors 422, bugs 500."""
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        status = next(code for cls, code in STATUS if isinstance(exc, cls))
-        return _error(status, str(exc), type(exc).__name__)
+        return _error(exc.status, str(exc), type(exc).__name__)  # the most specific class's status
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

