@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import sys
 import tarfile
@@ -24,7 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rag import Assistant, Index, Retriever
+from rag import Assistant, Index, Retriever, env
 from rag.errors import ConfigError
 
 from .matching import contains_answer, exact_match, token_f1
@@ -40,12 +39,12 @@ DEPTH = 10
 
 def cache() -> Path:
     """Where the data file and the benchmark's own index live: ``$XDG_CACHE_HOME/rag-assistant/squad``."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-assistant" / "squad"
+    return env.cache_dir() / "squad"
 
 
 def default_data() -> Path:
     """``$RAG_SQUAD``, else the fetched copy in the cache."""
-    return Path(os.environ.get("RAG_SQUAD") or cache() / "squaddev_v1.1.json")
+    return env.squad_file() or cache() / "squaddev_v1.1.json"
 
 
 def fetch(target: Path | None = None, log: Callable[[str], None] = print) -> Path:

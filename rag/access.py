@@ -18,15 +18,15 @@ import base64
 import binascii
 import ipaddress
 import json
-import os
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from . import env
 from .errors import ConfigError
 
-KEY_ENV = "RAG_API_KEY"
+KEY_ENV = env.API_KEY
 OPEN_PATHS = frozenset({"/health"})  # liveness probes need no key and learn nothing from it
 
 Scope = MutableMapping[str, Any]
@@ -47,8 +47,7 @@ def load_key(key_file: Path | str | None = None) -> str | None:
         if not key:
             raise ConfigError(f"the API key file {key_file} is empty; put the key on its first line")
         return key
-    key = os.environ.get(KEY_ENV, "").strip()
-    return key or None
+    return env.api_key()
 
 
 def is_loopback(host: str) -> bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from . import env
 from .errors import ConfigError
 
 MODES = ("hybrid", "dense", "bm25")
@@ -14,7 +14,7 @@ MODES = ("hybrid", "dense", "bm25")
 
 def default_index_dir() -> Path:
     """``$RAG_INDEX`` if set, else ``index/`` in the current directory."""
-    return Path(os.environ.get("RAG_INDEX", "index"))
+    return env.index_dir()
 
 
 @dataclass(frozen=True)

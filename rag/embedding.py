@@ -6,7 +6,6 @@ this module, or constructing an embedder, costs nothing.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import env
 from .errors import ConfigError
 
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -81,8 +81,7 @@ class SentenceTransformerEmbedder(Embedder):
         with self._lock:
             if self._model is not None:
                 return
-            os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for a model hub
-            os.environ["TRANSFORMERS_OFFLINE"] = "1"
+            env.offline()  # never reach for a model hub
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from . import prompts
+from . import env, prompts
 from .errors import ConfigError
 from .sentences import idf_overlap, split_sentences
 from .worker import Worker
@@ -108,7 +108,7 @@ class LlamaGenerator(Generator):
     def _load(self) -> None:
         if self._llm is not None:
             return
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        env.offline()
         from .models import bundled_gguf
         from .probe import choose_extra_bufts
 
@@ -267,8 +267,7 @@ class TransformersGenerator(Generator):
     def _load(self) -> None:
         if self._model is not None:
             return
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        env.offline()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         kwargs = {"local_files_only": True}

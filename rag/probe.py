@@ -32,10 +32,11 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import env
 from .errors import ConfigError, ModelError
 from .models import model_cache_dir
 
-EXTRA_BUFTS_ENV = "RAG_LLAMA_EXTRA_BUFTS"
+EXTRA_BUFTS_ENV = env.EXTRA_BUFTS
 CHOICES = ("auto", "on", "off")
 # Measured (eval/RESULTS.md, "llama.cpp extra buffer types"): which configuration ``auto`` tries first.
 PREFERRED = (False, True)
@@ -62,7 +63,7 @@ class ProbeResult:
 
 def extra_bufts_choice() -> str:
     """``$RAG_LLAMA_EXTRA_BUFTS`` (auto, on, off), validated."""
-    value = os.environ.get(EXTRA_BUFTS_ENV, "auto").strip().lower() or "auto"
+    value = env.extra_bufts()
     if value not in CHOICES:
         raise ConfigError(f"{EXTRA_BUFTS_ENV} must be one of {', '.join(CHOICES)}, got {value!r}")
     return value
@@ -87,10 +88,9 @@ def run_probe(model: Path, extra_bufts: bool, threads: int = 2, timeout: float =
 
     ``command`` replaces the child (tests use one that kills itself with SIGSEGV)."""
     argv = command or [sys.executable, str(_CHILD), str(model), "on" if extra_bufts else "off", str(threads)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.offline()  # the child inherits it
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return ProbeResult(extra_bufts, False, None, describe_exit(None))
     if done.returncode == 0:
