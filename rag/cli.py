@@ -373,7 +373,8 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
 
     click.echo(f"HTTP API: {_url(host, port)}  (spec at /openapi.json; Ctrl-C to stop)"
                + ("; API key required" if key else ""), err=True)
-    uvicorn.run(create_api(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning")
+    uvicorn.run(create_api(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=5)  # SIGTERM always stops it, whatever clients do
 
 
 @main.command()
