@@ -13,9 +13,8 @@ from pathlib import Path
 import click
 
 from rag.answer import AnswerSettings
-from rag.config import MODES, default_index_dir
+from rag.config import GENERATORS, MODES, default_index_dir
 from rag.errors import ConfigError
-from rag.generation import GENERATORS
 
 
 def _progress(items: Iterable, desc: str = "Evaluating") -> Iterable:

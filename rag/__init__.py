@@ -12,9 +12,9 @@ Importing this package loads no model; models load on first use, once per proces
 from collections.abc import Iterable
 from pathlib import Path
 
-from .answer import Answer, AnswerSettings, AnswerStream, Assistant, Citation, Claim
+from .answer import Answer, AnswerStream, Assistant, Citation, Claim
 from .chunking import Chunker, Span
-from .config import MODES, Settings
+from .config import MODES, AnswerSettings, ServerSettings, Settings
 from .documents import Document, find_files, load_document
 from .embedding import Embedder, SentenceTransformerEmbedder, get_embedder
 from .errors import (
@@ -112,6 +112,7 @@ __all__ = [
     "RagError",
     "Retriever",
     "SentenceTransformerEmbedder",
+    "ServerSettings",
     "Settings",
     "Span",
     "TransformersGenerator",

@@ -19,14 +19,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import prompts
-from .config import MODES
+from .config import AnswerSettings
 from .context import compact
 from .errors import ConfigError
-from .generation import GENERATORS, Generator, make_generator
+from .generation import Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
 from .sentences import all_words, names, numbers, split_sentences, support
@@ -40,58 +40,6 @@ _ABSTAIN_LIKE = re.compile(
 _FOLLOW_UP = re.compile(
     r"^(?:and|but|also|what about|how about|so|then|why|same)\b|\b(?:it|its|they|them|their|this|that|these|"
     r"those|he|she|his|her|there|the same)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    """How an answer is made. Round-trips through plain dicts like ``Settings``."""
-
-    generator: str = "llama"
-    model: str = ""            # GGUF file (llama) or HF folder/.gguf (transformers); empty = bundled
-    k: int = 5                 # passages given to the model
-    mode: str = "hybrid"
-    prompt: str = prompts.DEFAULT_PROMPT
-    max_tokens: int = 160
-    # Prompt budget for passage text, in tokens (0 = whole passages): the model reads ~80 tokens/s here.
-    context_tokens: int = 240
-    # Abstain without asking the model when no passage's cosine similarity reaches this.
-    min_dense_score: float = 0.25
-    verify: str = "judge"      # "judge" (words + numbers + model), "lexical" (words + numbers), "off"
-    min_support: float = 0.5   # share of a sentence's content words found in its cited passages
-    judge_threshold: float = 0.5
-    # Abstain when the model, asked whether the verified answer gives what the question asks, gives P(yes)
-    # below this. 0 = don't ask: with the bundled 1.5B model it cost more right answers than it caught
-    # wrong ones (eval/RESULTS.md, run D).
-    relevance_threshold: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.generator not in GENERATORS:
-            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
-        if not isinstance(self.k, int) or not 1 <= self.k <= 20:
-            raise ConfigError(f"k must be an integer from 1 to 20, got {self.k!r}")
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.prompt not in prompts.ANSWER_SYSTEMS:
-            raise ConfigError(f"prompt must be one of {', '.join(prompts.ANSWER_SYSTEMS)}, got {self.prompt!r}")
-        if self.verify not in ("judge", "lexical", "off"):
-            raise ConfigError(f"verify must be judge, lexical or off, got {self.verify!r}")
-        if not isinstance(self.context_tokens, int) or self.context_tokens < 0:
-            raise ConfigError(f"context_tokens must be an integer >= 0, got {self.context_tokens!r}")
-        if not isinstance(self.max_tokens, int) or self.max_tokens < 8:
-            raise ConfigError(f"max_tokens must be an integer >= 8, got {self.max_tokens!r}")
-        for name in ("min_dense_score", "min_support", "judge_threshold", "relevance_threshold"):
-            if not -1.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name} must be in [-1, 1], got {getattr(self, name)!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnswerSettings:
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown answer setting(s): {', '.join(unknown)}")
-        return cls(**data)
 
 
 @dataclass(frozen=True)

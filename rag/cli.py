@@ -11,12 +11,11 @@ from pathlib import Path
 import click
 
 from .access import KEY_ENV, check_bind, load_key
-from .answer import Answer, AnswerSettings, Assistant
-from .config import MODES, Settings, default_index_dir
+from .answer import Answer, Assistant
+from .config import ANSWER_K, GENERATORS, MODES, SEARCH_K, VERIFY, AnswerSettings, Settings, default_index_dir
 from .errors import IndexNotFoundError, RagError
-from .generation import GENERATORS
 from .index import Index
-from .retriever import MAX_K, Retriever, search_json
+from .retriever import Retriever, search_json
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -111,7 +110,7 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
 
 @main.command()
 @click.argument("query")
-@click.option("-k", type=click.IntRange(1, MAX_K), default=5, show_default=True, help="Number of passages.")
+@click.option("-k", type=click.IntRange(*SEARCH_K), default=5, show_default=True, help="Number of passages.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="hybrid = dense + BM25 fused by reciprocal rank.")
 @click.option("--doc", "doc_ids", multiple=True, metavar="DOC_ID", help="Search only this document (repeatable).")
@@ -167,11 +166,11 @@ def _answer_options(fn):
                      "no language model, quotes the best sentences (instant)."),
         click.option("--model", "llm", default="", metavar="PATH",
                      help="llama: a GGUF file; transformers: a local Hugging Face folder or .gguf file."),
-        click.option("-k", type=click.IntRange(1, 20), default=AnswerSettings.k, show_default=True,
+        click.option("-k", type=click.IntRange(*ANSWER_K), default=AnswerSettings.k, show_default=True,
                      help="Passages given to the model."),
         click.option("--mode", type=click.Choice(MODES), default=AnswerSettings.mode, show_default=True,
                      help="Retrieval mode."),
-        click.option("--verify", type=click.Choice(["judge", "lexical", "off"]), default=AnswerSettings.verify,
+        click.option("--verify", type=click.Choice(VERIFY), default=AnswerSettings.verify,
                      show_default=True, help="How answer sentences are checked against the passages they cite."),
         click.option("--context-tokens", type=click.IntRange(0, 4000), default=AnswerSettings.context_tokens,
                      show_default=True, help="Passage text the model reads, in tokens (0 = whole passages). "

@@ -1,15 +1,51 @@
-"""Settings: a frozen dataclass that validates itself and round-trips through plain dicts."""
+"""Every setting in one place: the allowed values and bounds that the CLI (click), the HTTP API
+(pydantic) and the settings classes all derive from; ``Settings`` (index and search),
+``AnswerSettings`` (how an answer is made) and ``ServerSettings`` (how ``rag serve``/``rag api`` run).
+Each is a frozen dataclass that validates itself and round-trips through plain dicts.
+
+    >>> AnswerSettings(k=3).to_dict()["k"]
+    3
+    >>> AnswerSettings.from_dict({"k": 0})
+    Traceback (most recent call last):
+    rag.errors.ConfigError: k must be an integer from 1 to 20, got 0
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from . import env
 from .errors import ConfigError
 
-MODES = ("hybrid", "dense", "bm25")
+Mode = Literal["hybrid", "dense", "bm25"]
+GeneratorName = Literal["llama", "transformers", "extractive"]
+PromptName = Literal["strict", "short", "example", "guided"]
+Verify = Literal["judge", "lexical", "off"]
+# Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
+# wrote was not supported by them; or (when enabled) the verified answer missed the question.
+Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
+MODES: tuple[str, ...] = get_args(Mode)
+GENERATORS: tuple[str, ...] = get_args(GeneratorName)
+PROMPTS: tuple[str, ...] = get_args(PromptName)
+VERIFY: tuple[str, ...] = get_args(Verify)
+REASONS: tuple[str, ...] = get_args(Reason)
+SEARCH_K = (1, 100)   # passages a search may return
+ANSWER_K = (1, 20)    # passages an answer may be given
+MAX_UPLOAD_MB = 20.0
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {what}(s): {', '.join(unknown)}")
+    return cls(**data)
 
 
 def default_index_dir() -> Path:
@@ -61,8 +97,103 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        return cls(**data)
+        return _from_dict(cls, data, "setting")
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How an answer is made. Round-trips through plain dicts like ``Settings``."""
+
+    generator: str = "llama"
+    model: str = ""            # GGUF file (llama) or HF folder/.gguf (transformers); empty = bundled
+    k: int = 5                 # passages given to the model
+    mode: str = "hybrid"
+    prompt: str = "guided"     # the wording measured best (eval/RESULTS.md)
+    max_tokens: int = 160
+    # Prompt budget for passage text, in tokens (0 = whole passages): the model reads ~80 tokens/s here.
+    context_tokens: int = 240
+    # Abstain without asking the model when no passage's cosine similarity reaches this.
+    min_dense_score: float = 0.25
+    verify: str = "judge"      # "judge" (words + numbers + model), "lexical" (words + numbers), "off"
+    min_support: float = 0.5   # share of a sentence's content words found in its cited passages
+    judge_threshold: float = 0.5
+    # Abstain when the model, asked whether the verified answer gives what the question asks, gives P(yes)
+    # below this. 0 = don't ask: with the bundled 1.5B model it cost more right answers than it caught
+    # wrong ones (eval/RESULTS.md, run D).
+    relevance_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        _one_of("generator", self.generator, GENERATORS)
+        low, high = ANSWER_K
+        if not isinstance(self.k, int) or not low <= self.k <= high:
+            raise ConfigError(f"k must be an integer from {low} to {high}, got {self.k!r}")
+        _one_of("mode", self.mode, MODES)
+        _one_of("prompt", self.prompt, PROMPTS)
+        _one_of("verify", self.verify, VERIFY)
+        if not isinstance(self.context_tokens, int) or self.context_tokens < 0:
+            raise ConfigError(f"context_tokens must be an integer >= 0, got {self.context_tokens!r}")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 8:
+            raise ConfigError(f"max_tokens must be an integer >= 8, got {self.max_tokens!r}")
+        for name in ("min_dense_score", "min_support", "judge_threshold", "relevance_threshold"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [-1, 1], got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnswerSettings:
+        return _from_dict(cls, data, "answer setting")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    """How ``rag serve`` and ``rag api`` run: where they listen, which index and answers, who may connect.
+
+    ``uploads`` defaults to ``uploads/`` beside the index; ``corpus`` (``rag serve``) is indexed first
+    when there is no index. Listening beyond this machine needs ``api_key`` (``rag.access``).
+
+        >>> ServerSettings(port=8000).uploads_dir
+        PosixPath('uploads')
+        >>> ServerSettings(host="0.0.0.0")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        rag.errors.ConfigError: refusing to listen on 0.0.0.0 without an API key: ...
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    index: Path = field(default_factory=env.index_dir)
+    uploads: Path | None = None
+    max_upload_mb: float = MAX_UPLOAD_MB
+    api_key: str | None = None
+    corpus: Path | None = None
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+
+    def __post_init__(self) -> None:
+        from .access import check_bind
+
+        if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ConfigError(f"port must be an integer from 1 to 65535, got {self.port!r}")
+        if not isinstance(self.max_upload_mb, int | float) or not 0 < self.max_upload_mb <= 10_000:
+            raise ConfigError(f"max_upload_mb must be in (0, 10000], got {self.max_upload_mb!r}")
+        check_bind(self.host, self.api_key)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return Path(self.uploads) if self.uploads else Path(self.index).parent / "uploads"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("index", "uploads", "corpus"):
+            data[name] = None if data[name] is None else str(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServerSettings:
+        data = dict(data)
+        for name in ("index", "uploads", "corpus"):
+            if data.get(name) is not None:
+                data[name] = Path(data[name])
+        if isinstance(data.get("answer"), dict):
+            data["answer"] = AnswerSettings.from_dict(data["answer"])
+        return _from_dict(cls, data, "server setting")

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from . import env, prompts
+from .config import GENERATORS
 from .errors import ConfigError
 from .sentences import idf_overlap, split_sentences
 from .worker import Worker
 
-GENERATORS = ("llama", "transformers", "extractive")
 Passage = tuple[str, str]  # (title, text)
 
 

@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .retriever import MAX_K
+from .config import ANSWER_K, SEARCH_K, Mode
 
-Mode = Literal["hybrid", "dense", "bm25"]
 MAX_QUESTION = 2000  # characters; a question, not a document
 MAX_HISTORY = 20
 
@@ -21,7 +20,7 @@ class _Request(BaseModel):
 class SearchRequest(_Request):
     query: str = Field(min_length=1, max_length=MAX_QUESTION, description="What to look for.",
                        examples=["Which countries could join AUKUS Pillar 2?"])
-    k: int = Field(5, ge=1, le=MAX_K, description="Number of passages to return.")
+    k: int = Field(5, ge=SEARCH_K[0], le=SEARCH_K[1], description="Number of passages to return.")
     mode: Mode = Field("hybrid", description="hybrid = dense + BM25 fused by reciprocal rank.")
     doc_ids: list[str] | None = Field(None, max_length=1000,
                                       description="Search only these documents (ids from GET /v1/documents).")
@@ -52,7 +51,8 @@ class AskRequest(_Request):
                           examples=["Which countries could join AUKUS Pillar 2?"])
     history: list[tuple[str, str]] = Field(default_factory=list, max_length=MAX_HISTORY,
                                            description="Earlier [question, answer] pairs, for follow-ups.")
-    k: int | None = Field(None, ge=1, le=20, description="Passages given to the model (default: the server's).")
+    k: int | None = Field(None, ge=ANSWER_K[0], le=ANSWER_K[1],
+                          description="Passages given to the model (default: the server's).")
     mode: Mode | None = Field(None, description="Retrieval mode (default: the server's).")
     stream: bool = Field(False, description="Answer as server-sent events: passages, token..., answer (or error).")
 

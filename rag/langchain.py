@@ -24,10 +24,10 @@ except ImportError as exc:  # an optional extra: say how to get it
                       '(or pip install "langchain-core>=1,<2")') from exc
 from pydantic import Field, field_validator
 
-from .config import MODES
+from .config import MODES, SEARCH_K
 from .errors import ConfigError
 from .index import Index
-from .retriever import MAX_K, Hit, Retriever
+from .retriever import Hit, Retriever
 
 
 class RagRetriever(BaseRetriever):
@@ -39,7 +39,7 @@ class RagRetriever(BaseRetriever):
     """
 
     retriever: Retriever = Field(description="Our retriever (built from a folder or Index if given one).")
-    k: int = Field(5, ge=1, le=MAX_K, description="Passages per query.")
+    k: int = Field(5, ge=SEARCH_K[0], le=SEARCH_K[1], description="Passages per query.")
     mode: str = Field("hybrid", description="hybrid, dense or bm25.")
     doc_ids: list[str] | None = Field(None, description="Search only these documents.")
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .config import PROMPTS, AnswerSettings
+
 ABSTAIN = "The documents don't say."
 
 # Candidate answer instructions; DEFAULT_PROMPT below is the one measured best (eval/RESULTS.md).
@@ -60,7 +62,9 @@ ANSWER_SYSTEMS["guided"] = (
     "Question: Who designed the library?\n"
     f"Answer: {ABSTAIN}"
 )
-DEFAULT_PROMPT = "guided"
+DEFAULT_PROMPT = AnswerSettings.prompt
+if set(ANSWER_SYSTEMS) != set(PROMPTS):  # keep config.PromptName in step with the prompts written here
+    raise ImportError(f"config.PromptName lists {PROMPTS}, prompts.py defines {tuple(ANSWER_SYSTEMS)}")
 
 JUDGE_SYSTEM = (
     "You check facts. Given a passage and a claim, answer yes if the passage states the claim "

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import MODES
+from .config import MODES, SEARCH_K
 from .errors import ConfigError, DocumentNotFoundError
 from .index import Index
 
-MAX_K = 100
 # The hit fields of ``rag search --json`` and ``POST /v1/search``, in that order.
 SEARCH_KEYS = ("rank", "text", "doc_id", "title", "start", "end", "score", "dense_score", "bm25_score", "page",
                "also_in")
@@ -72,8 +71,8 @@ class Retriever:
         query = (query or "").strip()
         if not query:
             raise ConfigError("the query is empty")
-        if not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise ConfigError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+        if not isinstance(k, int) or not SEARCH_K[0] <= k <= SEARCH_K[1]:
+            raise ConfigError(f"k must be an integer from {SEARCH_K[0]} to {SEARCH_K[1]}, got {k!r}")
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         snap = self.index.snapshot()
