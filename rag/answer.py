@@ -20,62 +20,29 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from . import prompts
-from .config import AnswerSettings
+from .config import AnswerSettings, Reason
 from .context import compact
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
-from .sentences import all_words, names, numbers, split_sentences, support
+from .verify import ABSTAIN_LIKE, Citation, Claim, citations, verify, with_markers
 from .worker import Worker
 
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-_ABSTAIN_LIKE = re.compile(
-    r"documents? (?:do(?:es)?n['\u2019]?t|do(?:es)? not) say|passages? (?:do(?:es)?n['\u2019]?t|do(?:es)? not) "
-    r"(?:contain|say|mention|provide|state|include)|no information|not (?:mentioned|provided|stated) in",
-    re.IGNORECASE)
+__all__ = ["Answer", "AnswerSettings", "AnswerStream", "Assistant", "Citation", "Claim", "Outcome"]
+
 _FOLLOW_UP = re.compile(
     r"^(?:and|but|also|what about|how about|so|then|why|same)\b|\b(?:it|its|they|them|their|this|that|these|"
     r"those|he|she|his|her|there|the same)\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Citation:
-    """A passage an answer cites, numbered as the model saw it. ``quote_*`` spans the supporting sentence."""
-
-    n: int
-    doc_id: str
-    title: str
-    start: int
-    end: int
-    text: str
-    quote_start: int
-    quote_end: int
-    chunk_id: int = 0
-    page: int | None = None
-
-    @property
-    def quote(self) -> str:
-        return self.text[self.quote_start - self.start : self.quote_end - self.start]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One answer sentence, the passages it cites, and whether they support it."""
-
-    text: str
-    citations: tuple[int, ...]
-    supported: bool
-    support: float                  # share of content words found in the cited passages
-    judge: float | None = None      # the model's P(yes) that the passages state it
-    note: str = ""
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Answer:
+    """A verified answer, or an abstention (``abstained``, with its ``reason``) naming the closest passages."""
+
     question: str
     standalone: str                 # the question retrieval used (a rewritten follow-up)
     text: str                       # the verified answer shown to the user, or the abstention
@@ -83,7 +50,7 @@ class Answer:
     citations: tuple[Citation, ...]
     passages: tuple[Hit, ...]       # everything retrieved, in prompt order (closest first)
     abstained: bool
-    reason: str = ""                # why we abstained: weak-retrieval, model, unsupported, off-topic
+    reason: Reason | Literal[""] = ""  # why we abstained (config.Reason); "" when we answered
     raw: str = ""                   # what the model wrote, before verification
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -254,9 +221,10 @@ class Assistant:
         timings["generation_s"] = time.perf_counter() - t2
         raw = "".join(pieces).strip()
         t3 = time.perf_counter()
-        claims = self._verify(raw, hits, [e.text for e in excerpts], standalone)
+        claims = verify(raw, hits, [e.text for e in excerpts], standalone, mode=s.verify, min_support=s.min_support,
+                        judge_threshold=s.judge_threshold, judge=self.generator.judge)
         kept = [c for c in claims if c.supported]
-        text = " ".join(_with_markers(c) for c in kept)
+        text = " ".join(with_markers(c) for c in kept)
         relevance = None
         if kept and s.verify == "judge" and s.relevance_threshold > 0:
             # True, cited sentences can still miss the point ("how many soldiers?" answered with when
@@ -264,104 +232,20 @@ class Assistant:
             relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
         timings["verify_s"] = time.perf_counter() - t3
         if not kept or (relevance is not None and relevance < s.relevance_threshold):
-            reason = ("model" if _ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
+            reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
                 else "off-topic"
             stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
             return
         timings["total_s"] = time.perf_counter() - t0
-        stream.answer = Answer(question, standalone, text, tuple(claims), _citations(kept, hits), hits,
-                               False, "", raw, _rounded(timings))
+        stream.answer = Answer(question=question, standalone=standalone, text=text, claims=tuple(claims),
+                               citations=citations(kept, hits), passages=hits, abstained=False, raw=raw,
+                               timings=_rounded(timings))
 
-    def _verify(self, raw: str, hits: Sequence[Hit], shown: Sequence[str], question: str) -> list[Claim]:
-        """Split the raw answer into sentences; keep each one's valid markers; judge its support.
-
-        Words and numbers are checked against the whole cited passages; the judge reads only what the
-        model was shown of them (``shown``), which is shorter and so quicker to read.
-        """
-        s = self.settings
-        claims: list[Claim] = []
-        sentences: list[tuple[str, list[int]]] = []
-        for sentence in split_sentences(raw):
-            cited: list[int] = []
-            for group in _MARKER.findall(sentence.text):
-                for n in (int(x) for x in group.split(",")):
-                    if 1 <= n <= len(hits) and n not in cited:
-                        cited.append(n)
-            text = _MARKER.sub("", sentence.text).strip()
-            if not text and sentences:  # a marker left alone after the full stop belongs to the sentence before
-                sentences[-1][1].extend(n for n in cited if n not in sentences[-1][1])
-            else:
-                sentences.append((text, cited))
-        for text, cited in sentences:
-            if not text or _ABSTAIN_LIKE.search(text) or not re.search(r"\w", text):
-                continue
-            note = ""
-            evidence = "\n".join(hits[n - 1].text for n in cited)
-            lexical = support(text, evidence, question) if cited else 0.0
-            if lexical < s.min_support or _unsupported_specifics(text, evidence, question):
-                # Small models often cite the passage next to the right one, or none: when exactly what
-                # the sentence says is in another passage shown, cite that one instead.
-                score, n = max((support(text, h.text, question), n) for n, h in enumerate(hits, 1))
-                if score >= 0.8 and score > lexical and not _unsupported_specifics(text, hits[n - 1].text, question):
-                    note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
-                    cited, evidence, lexical = [n], hits[n - 1].text, score
-            if not cited:
-                claims.append(Claim(text, (), False, 0.0, None, "no citation"))
-                continue
-            missing = _unsupported_specifics(text, evidence, question)
-            if s.verify == "off":
-                claims.append(Claim(text, tuple(cited), True, round(lexical, 3), None, note))
-                continue
-            if missing:
-                claims.append(Claim(text, tuple(cited), False, round(lexical, 3), None,
-                                    f"not in the cited passages: {', '.join(sorted(missing))}"))
-                continue
-            judge = (self.generator.judge(text, "\n".join(shown[n - 1] for n in cited))
-                     if s.verify == "judge" and lexical >= s.min_support else None)
-            ok = lexical >= s.min_support and (judge is None or judge >= s.judge_threshold)
-            if not ok:
-                note = ("few of its words are in the cited passages" if lexical < s.min_support
-                        else "the judge found no support")
-            claims.append(Claim(text, tuple(cited), ok, round(lexical, 3),
-                                None if judge is None else round(judge, 3), note))
-        return claims
-
-    def _abstain(self, question: str, standalone: str, hits: tuple[Hit, ...], reason: str, raw: str,
+    def _abstain(self, question: str, standalone: str, hits: tuple[Hit, ...], reason: Reason, raw: str,
                  timings: dict[str, float], t0: float, claims: Sequence[Claim] = ()) -> Answer:
         timings["total_s"] = time.perf_counter() - t0
-        return Answer(question, standalone, prompts.ABSTAIN, tuple(claims), (), hits, True, reason, raw,
-                      _rounded(timings))
-
-
-def _unsupported_specifics(claim: str, evidence: str, question: str) -> set[str]:
-    """Numbers and names the claim states that its evidence doesn't hold: where small models invent.
-
-    What the question already says is context: answers echo it ("The RUSI piece says …") while
-    the passage itself may never repeat the name.
-    """
-    missing = numbers(claim) - numbers(evidence) - numbers(question)
-    return missing | (names(claim) - all_words(evidence) - all_words(question))
-
-
-def _citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, ...]:
-    """The cited passages, in order of first citation, each with its best-supporting sentence."""
-    out: dict[int, Citation] = {}
-    for claim in claims:
-        for n in claim.citations:
-            if n in out:
-                continue
-            hit = hits[n - 1]
-            sentences = split_sentences(hit.text, offset=hit.start) or []
-            best = max(sentences, key=lambda s: support(claim.text, s.text), default=None)
-            q0, q1 = (best.start, best.end) if best else (hit.start, hit.end)
-            out[n] = Citation(n, hit.doc_id, hit.title, hit.start, hit.end, hit.text, q0, q1, hit.chunk_id, hit.page)
-    return tuple(out.values())
-
-
-def _with_markers(claim: Claim) -> str:
-    """"Japan may join." with citations 1 and 3 -> "Japan may join [1][3]."."""
-    body, punct = re.match(r"(.*?)([.!?]['\"\u2019\u201d)]*)?$", claim.text, re.DOTALL).groups()
-    return body.rstrip() + " " + "".join(f"[{n}]" for n in claim.citations) + (punct or "")
+        return Answer(question=question, standalone=standalone, text=prompts.ABSTAIN, claims=tuple(claims),
+                      citations=(), passages=hits, abstained=True, reason=reason, raw=raw, timings=_rounded(timings))
 
 
 def _rounded(timings: dict[str, float]) -> dict[str, float]:

@@ -21,7 +21,7 @@ SEARCH_KEYS = ("rank", "text", "doc_id", "title", "start", "end", "score", "dens
                "also_in")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hit:
     """One passage found for a query. ``text == document_text[start:end]``."""
 
@@ -116,9 +116,10 @@ class Retriever:
                     continue
                 seen_groups.add(row.dup_group)
             also = tuple(d for d in snap.groups.get(row.dup_group, []) if d != row.doc_id)
-            hits.append(Hit(len(hits) + 1, chunk_id, row.doc_id, titles.get(row.doc_id, row.doc_id), row.text,
-                            row.start, row.end, round(score, 6), _round(dense_scores.get(chunk_id)),
-                            _round(bm25_scores.get(chunk_id)), row.page, also))
+            hits.append(Hit(rank=len(hits) + 1, chunk_id=chunk_id, doc_id=row.doc_id,
+                            title=titles.get(row.doc_id, row.doc_id), text=row.text, start=row.start, end=row.end,
+                            score=round(score, 6), dense_score=_round(dense_scores.get(chunk_id)),
+                            bm25_score=_round(bm25_scores.get(chunk_id)), page=row.page, also_in=also))
             if len(hits) == k:
                 break
         return hits

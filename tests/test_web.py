@@ -15,23 +15,31 @@ import pytest
 
 from rag import AnswerSettings, Assistant, Citation, Hit
 from rag.answer import Answer
+from rag.config import REASONS
 
 from .conftest import CORPUS, free_port, serving, stop
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
+def reply(text: str, **fields) -> Answer:
+    return Answer(**{"question": "q", "standalone": "q", "text": text, "claims": (), "citations": (), "passages": (),
+                     "abstained": False, **fields})
+
+
 def test_sources_panel_escapes_document_text_titles_and_names():
     from ui.render import sources_html
 
     text = f"Harmless start. {EVIL} is in the middle. End."
-    cite = Citation(1, f"{EVIL}.txt", f"Title {EVIL}", 100, 100 + len(text), text, 100 + 16, 100 + 16 + len(EVIL) + 21)
-    answer = Answer("q", "q", "a [1].", (), (cite,), (), False)
+    cite = Citation(n=1, doc_id=f"{EVIL}.txt", title=f"Title {EVIL}", start=100, end=100 + len(text), text=text,
+                    quote_start=100 + 16, quote_end=100 + 16 + len(EVIL) + 21)
+    answer = reply("a [1].", citations=(cite,))
     out = sources_html(answer, turn=3)
     assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
     assert "<mark>" in out and "id='source-3-1'" in out and "document?doc=%3Cscript" in out
-    hit = Hit(1, 1, f"{EVIL}.txt", f"T {EVIL}", text, 0, len(text), 0.5)
-    out = sources_html(Answer("q", "q", "The documents don't say.", (), (), (hit,), True, "model"))
+    hit = Hit(rank=1, chunk_id=1, doc_id=f"{EVIL}.txt", title=f"T {EVIL}", text=text, start=0, end=len(text),
+              score=0.5)
+    out = sources_html(reply("The documents don't say.", passages=(hit,), abstained=True, reason="model"))
     assert "Closest passages" in out and "<script>" not in out and "<img" not in out
 
 
@@ -42,12 +50,17 @@ def test_chat_messages_are_literal_markdown_with_links_only_for_cited_markers():
         "\\<script\\>alert\\(1\\)\\<\\/script\\>\\<img src\\=x onerror\\=alert\\(2\\)\\> "
         "\\*bold\\* \\[x\\]\\(http\\:\\/\\/e\\.com\\) \\`c\\`")
     assert md_literal("KF-21") == "KF\\-21"
-    cite = Citation(2, "a.txt", "A", 0, 10, "Japan may.", 0, 10)
-    message = answer_message(Answer("q", "q", f"Japan may join [2][7]. {EVIL}", (), (cite,), (), False), turn=4)
+    cite = Citation(n=2, doc_id="a.txt", title="A", start=0, end=10, text="Japan may.", quote_start=0, quote_end=10)
+    message = answer_message(reply(f"Japan may join [2][7]. {EVIL}", citations=(cite,)), turn=4)
     assert "<a class='cite' href='#source-4-2'>[2]</a>" in message
     assert "\\[7\\]" in message  # not a cited passage: no link
     assert len(re.findall(r"(?<!\\)<", message)) == 2  # the one link is the only markup
-    abstained = answer_message(Answer("q", "q", "The documents don't say.", (), (), (), True, "weak-retrieval"), 1)
+    abstained = answer_message(reply("The documents don't say.", abstained=True, reason="weak-retrieval"), 1)
+    from ui.render import ABSTAIN_REASONS
+
+    for reason in REASONS:  # every reason the pipeline can give has its sentence
+        message = answer_message(reply("The documents don't say.", abstained=True, reason=reason), 1)
+        assert md_literal(ABSTAIN_REASONS[reason]) in message
     assert "class='abstain-msg'" in abstained and "Nothing in the documents comes close" in abstained
 
 

@@ -15,12 +15,15 @@ import string
 from urllib.parse import urlencode
 
 from rag import Answer, Hit
+from rag.config import REASONS, Reason
 
-ABSTAIN_REASONS = {
+ABSTAIN_REASONS: dict[Reason, str] = {
     "weak-retrieval": "Nothing in the documents comes close to this question.",
     "model": "The passages found do not answer it.",
     "unsupported": "An answer was drafted, but the passages did not support it, so it was withheld.",
+    "off-topic": "The passages found say something near the question, but not what it asks.",
 }
+assert set(ABSTAIN_REASONS) == set(REASONS), "every abstention reason needs its sentence here"
 
 _PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
 _MARKER = re.compile(r"\[(\d+)\]")

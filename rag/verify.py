@@ -1,0 +1,165 @@
+"""Checking an answer against its passages: pure functions, no model of their own.
+
+The model's raw answer is split into sentences, each with the ``[n]`` markers that point at a passage
+shown; a sentence is supported when enough of its content words, and all of its numbers and names, are
+in the passages it cites and (with ``verify="judge"``) a judge finds the claim stated there. A citation
+to the wrong passage is moved to the one that holds the sentence.
+
+    >>> hits = [Hit(rank=1, chunk_id=1, doc_id="a.txt", title="A", text="Japan may join Pillar 2.", start=0,
+    ...             end=24, score=1.0)]
+    >>> [(c.text, c.citations, c.supported) for c in verify("Japan may join Pillar 2 [1]. Mars is red.", hits)]
+    [('Japan may join Pillar 2.', (1,), True), ('Mars is red.', (), False)]
+    >>> with_markers(Claim(text="Japan may join.", citations=(1, 3), supported=True, support=1.0))
+    'Japan may join [1][3].'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .retriever import Hit
+from .sentences import all_words, names, numbers, split_sentences, support
+
+MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+ABSTAIN_LIKE = re.compile(
+    r"documents? (?:do(?:es)?n['\u2019]?t|do(?:es)? not) say|passages? (?:do(?:es)?n['\u2019]?t|do(?:es)? not) "
+    r"(?:contain|say|mention|provide|state|include)|no information|not (?:mentioned|provided|stated) in",
+    re.IGNORECASE)
+Judge = Callable[[str, str], float | None]  # (claim, evidence) -> P(the evidence states the claim)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Citation:
+    """A passage an answer cites, numbered as the model saw it. ``quote_*`` spans the supporting sentence."""
+
+    n: int
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    quote_start: int
+    quote_end: int
+    chunk_id: int = 0
+    page: int | None = None
+
+    @property
+    def quote(self) -> str:
+        return self.text[self.quote_start - self.start : self.quote_end - self.start]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """One answer sentence, the passages it cites, and whether they support it."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    support: float                  # share of content words found in the cited passages
+    judge: float | None = None      # the judge's P(yes) that the passages state it
+    note: str = ""
+
+
+def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, question: str = "", *,
+           mode: str = "lexical", min_support: float = 0.5, judge_threshold: float = 0.5,
+           judge: Judge | None = None) -> list[Claim]:
+    """Split ``raw`` into sentences; keep each one's valid markers; decide whether it is supported.
+
+    Words and numbers are checked against the whole cited ``hits``; the ``judge`` (used when ``mode`` is
+    ``"judge"``) reads only what the model was shown of them (``shown``, default the hits' text), which is
+    shorter and so quicker to read. ``mode="off"`` keeps every cited sentence.
+    """
+    shown = list(shown) if shown is not None else [h.text for h in hits]
+    claims: list[Claim] = []
+    for text, cited in sentences_with_markers(raw, len(hits)):
+        if not text or ABSTAIN_LIKE.search(text) or not re.search(r"\w", text):
+            continue
+        note = ""
+        evidence = "\n".join(hits[n - 1].text for n in cited)
+        lexical = support(text, evidence, question) if cited else 0.0
+        if lexical < min_support or unsupported_specifics(text, evidence, question):
+            # Small models often cite the passage next to the right one, or none: when exactly what
+            # the sentence says is in another passage shown, cite that one instead.
+            score, n = max((support(text, h.text, question), n) for n, h in enumerate(hits, 1))
+            if score >= 0.8 and score > lexical and not unsupported_specifics(text, hits[n - 1].text, question):
+                note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
+                cited, evidence, lexical = [n], hits[n - 1].text, score
+        if not cited:
+            claims.append(Claim(text=text, citations=(), supported=False, support=0.0, note="no citation"))
+            continue
+        found = round(lexical, 3)
+        if mode == "off":
+            claims.append(Claim(text=text, citations=tuple(cited), supported=True, support=found, note=note))
+            continue
+        missing = unsupported_specifics(text, evidence, question)
+        if missing:
+            claims.append(Claim(text=text, citations=tuple(cited), supported=False, support=found,
+                                note=f"not in the cited passages: {', '.join(sorted(missing))}"))
+            continue
+        p_yes = (judge(text, "\n".join(shown[n - 1] for n in cited))
+                 if judge is not None and mode == "judge" and lexical >= min_support else None)
+        ok = lexical >= min_support and (p_yes is None or p_yes >= judge_threshold)
+        if not ok:
+            note = ("few of its words are in the cited passages" if lexical < min_support
+                    else "the judge found no support")
+        claims.append(Claim(text=text, citations=tuple(cited), supported=ok, support=found,
+                            judge=None if p_yes is None else round(p_yes, 3), note=note))
+    return claims
+
+
+def sentences_with_markers(raw: str, passages: int) -> list[tuple[str, list[int]]]:
+    """Each sentence of ``raw`` without its markers, and the passage numbers (1..``passages``) it cites.
+
+    >>> sentences_with_markers("Japan may [1]. [2] Canada too [9].", 2)
+    [('Japan may.', [1, 2]), ('Canada too.', [])]
+    """
+    out: list[tuple[str, list[int]]] = []
+    for sentence in split_sentences(raw):
+        cited: list[int] = []
+        for group in MARKER.findall(sentence.text):
+            for n in (int(x) for x in group.split(",")):
+                if 1 <= n <= passages and n not in cited:
+                    cited.append(n)
+        text = MARKER.sub("", sentence.text).strip()
+        if not text and out:  # a marker left alone after the full stop belongs to the sentence before
+            out[-1][1].extend(n for n in cited if n not in out[-1][1])
+        else:
+            out.append((text, cited))
+    return out
+
+
+def unsupported_specifics(claim: str, evidence: str, question: str) -> set[str]:
+    """Numbers and names the claim states that its evidence doesn't hold: where small models invent.
+
+    What the question already says is context: answers echo it ("The RUSI piece says …") while
+    the passage itself may never repeat the name.
+
+    >>> sorted(unsupported_specifics("Japan pays $5 billion.", "Japan pays $2 billion.", "What does Japan pay?"))
+    ['5']
+    """
+    missing = numbers(claim) - numbers(evidence) - numbers(question)
+    return missing | (names(claim) - all_words(evidence) - all_words(question))
+
+
+def citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, ...]:
+    """The cited passages, in order of first citation, each with its best-supporting sentence."""
+    out: dict[int, Citation] = {}
+    for claim in claims:
+        for n in claim.citations:
+            if n in out:
+                continue
+            hit = hits[n - 1]
+            sentences = split_sentences(hit.text, offset=hit.start) or []
+            best = max(sentences, key=lambda s: support(claim.text, s.text), default=None)
+            q0, q1 = (best.start, best.end) if best else (hit.start, hit.end)
+            out[n] = Citation(n=n, doc_id=hit.doc_id, title=hit.title, start=hit.start, end=hit.end, text=hit.text,
+                              quote_start=q0, quote_end=q1, chunk_id=hit.chunk_id, page=hit.page)
+    return tuple(out.values())
+
+
+def with_markers(claim: Claim) -> str:
+    """The claim's text with its markers before the final punctuation."""
+    body, punct = re.match(r"(.*?)([.!?]['\"\u2019\u201d)]*)?$", claim.text, re.DOTALL).groups()
+    return body.rstrip() + " " + "".join(f"[{n}]" for n in claim.citations) + (punct or "")
