@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-from eval.processes import free_port, stop
+from rag_eval.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "tests/data/dev_questions.jsonl").open()]

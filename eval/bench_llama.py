@@ -1,6 +1,6 @@
 """Prompt-reading and writing speed of the answer model, with llama.cpp's extra buffer types on and off.
 
-    .venv/bin/python -m eval.bench_llama [--runs 5] [--threads 2] [--model GGUF]
+    .venv/bin/python -m rag_eval.bench_llama [--runs 5] [--threads 2] [--model GGUF]
 
 Each configuration runs in its own child process (a crashing kernel is reported, not suffered). The
 prompt is the real answer prompt over a bundled document's first ~1,400 characters (about 300
@@ -74,8 +74,8 @@ def main() -> None:
         return
     print(f"{cpu_name()}, {args.threads} threads, medians of {args.runs} runs")
     for setting in ("off", "on"):
-        done = subprocess.run([sys.executable, "-m", "eval.bench_llama", "--child", setting, "--runs", str(args.runs),
-                               "--threads", str(args.threads), "--model", args.model],
+        done = subprocess.run([sys.executable, "-m", "rag_eval.bench_llama", "--child", setting,
+                               "--runs", str(args.runs), "--threads", str(args.threads), "--model", args.model],
                               capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             print(f"extra buffer types {setting}: child exited {done.returncode} {done.stderr.strip()[-200:]}")

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from eval.processes import free_port, stop
+from rag_eval.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -77,7 +77,7 @@ def eval_cmd(gold: Path | None, index_dir: Path | None, corpus: Path | None, gen
         return
 
     from rag import Assistant, Index
-    from rag.cli import build_if_missing
+    from rag.cli_common import build_if_missing
 
     from .gold import GOLD, load_gold
 
@@ -167,9 +167,9 @@ def squad(data: Path | None, fetch: bool, sample: int, seed: int, limit: int, mo
     out = out or _stamp("squad")
     index = Index(index_dir or sq.cache() / f"index-{data.stem}")
     corpus = sq.write_corpus(paragraphs, index.path.parent / f"corpus-{data.stem}")
-    from rag.cli import _tqdm_progress
+    from rag.cli_common import tqdm_progress
 
-    index.sync([corpus], progress=_tqdm_progress(False))
+    index.sync([corpus], progress=tqdm_progress(False))
     scored = questions[:limit] if limit else questions
     by_mode = sq.retrieval(index, scored, chosen, progress=_progress)
     main_mode = "hybrid" if "hybrid" in by_mode else chosen[0]

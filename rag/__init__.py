@@ -39,6 +39,7 @@ from .index import FORMAT_VERSION, Index, IndexReport
 from .models import bundled_gguf
 from .retriever import Hit, Retriever
 from .vectorstore import FaissStore, VectorStore
+from .workspace import UploadResult, Workspace
 
 
 def open_index(path: str | Path | None = None, settings: Settings | None = None) -> Index:
@@ -116,7 +117,9 @@ __all__ = [
     "Settings",
     "Span",
     "TransformersGenerator",
+    "UploadResult",
     "VectorStore",
+    "Workspace",
     "build_index",
     "bundled_gguf",
     "find_files",

@@ -128,14 +128,15 @@ class Assistant:
     """Answers questions from an ``Index``. Cheap to build; ``warm_up()`` loads models ahead of time."""
 
     def __init__(self, index: Index, settings: AnswerSettings | None = None,
-                 generator: Generator | None = None) -> None:
+                 generator: Generator | None = None, *, retriever: Retriever | None = None,
+                 worker: Worker | None = None) -> None:
         self.index = index
         self.settings = settings or AnswerSettings()
-        self.retriever = Retriever(index)
+        self.retriever = retriever or Retriever(index)
         self.generator = generator or make_generator(self.settings.generator, self.settings.model)
         # One answer at a time, each made from start to end on this worker's thread: a 2-core CPU can't do
         # two well, and no lock is ever held across a yield to a reader that may vanish.
-        self._worker = Worker("rag-answers")
+        self._worker = worker or Worker("rag-answers")
 
     def warm_up(self) -> None:
         """Load the index, the embedding model and the answer model, and read the fixed prompts."""
@@ -151,13 +152,12 @@ class Assistant:
 
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with some settings changed (``k=3``, ``mode="dense"``...) that shares this one's
-        index, lock and, when the generator and model stay the same, its loaded model."""
+        index, retriever, worker (so one answer runs at a time across all of them) and, when the
+        generator and model stay the same, its loaded model."""
         settings = AnswerSettings.from_dict({**self.settings.to_dict(), **changes})
         same_model = (settings.generator, settings.model) == (self.settings.generator, self.settings.model)
-        variant = Assistant(self.index, settings, self.generator if same_model else None)
-        variant.retriever = self.retriever
-        variant._worker = self._worker
-        return variant
+        return Assistant(self.index, settings, self.generator if same_model else None, retriever=self.retriever,
+                         worker=self._worker)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation).

@@ -5,48 +5,40 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import click
 
-from .access import KEY_ENV, check_bind, load_key
-from .answer import Answer, Assistant
+from .answer import Answer
+from .cli_common import INDEX_OPTION, tqdm_progress
 from .config import ANSWER_K, GENERATORS, MODES, SEARCH_K, VERIFY, AnswerSettings, Settings, default_index_dir
-from .errors import IndexNotFoundError, RagError
+from .errors import RagError
 from .index import Index
-from .retriever import Retriever, search_json
+from .retriever import search_json
+from .workspace import Workspace
 
-INDEX_OPTION = click.option(
-    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Index folder (default: $RAG_INDEX or ./index).",
-)
 MODEL_OPTION = click.option(
     "--model", default="", metavar="DIR",
     help="Local sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2).",
 )
 
 
-def _tqdm_progress(quiet: bool) -> Callable[[str, int], Callable[[int], None]]:
-    from tqdm import tqdm
-
-    def start(label: str, total: int) -> Callable[[int], None]:
-        if not quiet and not sys.stderr.isatty():  # no bar in logs and pipes, but say what is happening
-            click.echo(f"{label} {total} {'chunks' if label == 'Embedding' else 'files'}...", err=True)
-        bar = tqdm(total=total, desc=f"{label:<9}", unit=" chunks" if label == "Embedding" else " files",
-                   disable=quiet or None, file=sys.stderr, leave=True, dynamic_ncols=True)
-
-        def advance(n: int) -> None:
-            bar.update(n)
-            if bar.n >= bar.total:
-                bar.close()
-
-        return advance
-
-    return start
-
-
 class _Group(click.Group):
+    """``rag``'s commands: the core's, plus those other packages declare in the ``rag.commands`` entry-point
+    group (``serve`` from rag_ui, ``eval`` and ``bench`` from rag_eval, ``api``), loaded only when used
+    or listed. A user mistake anywhere becomes one ``error:`` line and exit status 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugins()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in _plugins():
+            command = _plugins()[name].load()
+            self.add_command(command, name)
+        return command
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -56,6 +48,11 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; the index is unchanged", err=True)
             sys.exit(130)
+
+
+def _plugins() -> dict[str, metadata.EntryPoint]:
+    """Commands declared by installed packages (cheap: reads package metadata, imports nothing)."""
+    return {ep.name: ep for ep in metadata.entry_points(group="rag.commands")}
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,7 +87,7 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
     """
     settings = Settings(model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
     index = Index(index_dir or default_index_dir(), settings)
-    report = index.sync(paths or [Path("corpus")], progress=_tqdm_progress(quiet or as_json), rebuild=rebuild)
+    report = index.sync(paths or [Path("corpus")], progress=tqdm_progress(quiet or as_json), rebuild=rebuild)
     for problem in report.problems:
         click.echo(f"skipped: {problem}", err=True)
     if as_json:
@@ -119,8 +116,8 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
 def search(query: str, k: int, mode: str, doc_ids: tuple[str, ...], index_dir: Path | None,
            as_json: bool) -> None:
     """Find the passages that best match QUERY."""
-    retriever = Retriever(Index(index_dir or default_index_dir()))
-    hits = retriever.search(query, k=k, mode=mode, doc_ids=list(doc_ids) or None)
+    workspace = Workspace(Index(index_dir or default_index_dir()))
+    hits = workspace.search(query, k=k, mode=mode, doc_ids=list(doc_ids) or None)
     if as_json:
         click.echo(json.dumps(search_json(query, mode, hits), ensure_ascii=False, indent=2))
         return
@@ -182,17 +179,17 @@ def _answer_options(fn):
     return fn
 
 
-def _assistant(index_dir: Path | None, generator: str, llm: str, k: int, mode: str, verify: str,
-               context_tokens: int) -> Assistant:
+def _workspace(index_dir: Path | None, generator: str, llm: str, k: int, mode: str, verify: str,
+               context_tokens: int) -> Workspace:
     settings = AnswerSettings(generator=generator, model=llm, k=k, mode=mode, verify=verify,
                               context_tokens=context_tokens)
     index = Index(index_dir or default_index_dir())
     index.snapshot()  # fail now, with the command to run, if there is no index
-    assistant = Assistant(index, settings)
+    workspace = Workspace(index, settings)
     if generator != "extractive" and sys.stderr.isatty():
         click.echo("Loading the answer model...", err=True)
-    assistant.warm_up()
-    return assistant
+    workspace.warm_up()
+    return workspace
 
 
 def _print_answer(answer: Answer, streamed: str) -> None:
@@ -220,8 +217,8 @@ def _print_answer(answer: Answer, streamed: str) -> None:
         click.echo(textwrap.indent(textwrap.fill("\u201c" + " ".join(c.quote.split()) + "\u201d", 96), "      "))
 
 
-def _stream_answer(assistant: Assistant, question: str, history: list[tuple[str, str]]) -> Answer:
-    stream = assistant.stream(question, history)
+def _stream_answer(workspace: Workspace, question: str, history: list[tuple[str, str]]) -> Answer:
+    stream = workspace.stream(question, history)
     pieces = []
     for piece in stream:
         pieces.append(piece)
@@ -244,11 +241,11 @@ def ask(question: str, generator: str, llm: str, k: int, mode: str, verify: str,
     cites, unsupported sentences are removed, and the sources are listed with the supporting text.
     When the documents don't hold the answer, it says so and shows the closest passages.
     """
-    assistant = _assistant(index_dir, generator, llm, k, mode, verify, context_tokens)
+    workspace = _workspace(index_dir, generator, llm, k, mode, verify, context_tokens)
     if as_json:
-        click.echo(json.dumps(assistant.ask(question).to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(workspace.ask(question).to_dict(), ensure_ascii=False, indent=2))
         return
-    _stream_answer(assistant, question, [])
+    _stream_answer(workspace, question, [])
 
 
 @main.command()
@@ -260,7 +257,7 @@ def chat(generator: str, llm: str, k: int, mode: str, verify: str, context_token
     Type a question and press Enter. /clear starts a new conversation; /quit, an empty line or
     Ctrl-D ends it.
     """
-    assistant = _assistant(index_dir, generator, llm, k, mode, verify, context_tokens)
+    workspace = _workspace(index_dir, generator, llm, k, mode, verify, context_tokens)
     history: list[tuple[str, str]] = []
     click.echo("Ask a question about your documents (/clear for a new conversation, /quit to end).")
     while True:
@@ -276,104 +273,11 @@ def chat(generator: str, llm: str, k: int, mode: str, verify: str, context_token
             click.echo("(new conversation)")
             continue
         try:
-            answer = _stream_answer(assistant, question, history)
+            answer = _stream_answer(workspace, question, history)
         except RagError as exc:  # a bad question should not end the conversation
             click.echo(f"error: {exc}", err=True)
             continue
         history.append((question, answer.text))
-
-
-def build_if_missing(index: Index, corpus: Path) -> Index:
-    """``index``, first built from ``corpus`` (with a progress bar) when there is none yet."""
-    try:
-        index.snapshot()
-        return index
-    except IndexNotFoundError:
-        pass
-    click.echo(f"No index in {index.path}: indexing {corpus} first.", err=True)
-    report = index.sync([corpus], progress=_tqdm_progress(False))
-    for problem in report.problems:
-        click.echo(f"skipped: {problem}", err=True)
-    if report.documents == 0:
-        raise RagError(f"nothing could be indexed from {corpus}; give a folder of documents with --corpus")
-    return index
-
-
-def _server_options(default_port: int):
-    """Options shared by ``serve`` and ``api``."""
-    def decorate(fn):
-        options = [
-            click.option("--host", default="127.0.0.1", show_default=True,
-                         help="Address to listen on. The default is this machine only; any other address needs "
-                         f"an API key (${KEY_ENV} or --api-key-file). No public share link is ever made."),
-            click.option("--port", type=click.IntRange(1, 65535), default=default_port, show_default=True,
-                         help="Port to listen on."),
-            INDEX_OPTION,
-            click.option("--generator", type=click.Choice(GENERATORS), default=AnswerSettings.generator,
-                         show_default=True, help="Answer generator."),
-            click.option("--model", "llm", default="", metavar="PATH",
-                         help="GGUF file or Hugging Face folder for the generator."),
-            click.option("--uploads", type=click.Path(file_okay=False, path_type=Path), default=None,
-                         help="Where uploaded documents are stored (default: uploads/ beside the index folder)."),
-            click.option("--max-upload-mb", type=click.FloatRange(0.001, 10_000), default=20, show_default=True,
-                         help="Largest upload accepted."),
-            click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                         help=f"File holding the API key (default: ${KEY_ENV}). With a key, every request but "
-                         "/health must carry it: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; browsers are "
-                         "asked for it as a password."),
-        ]
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
-    return decorate
-
-
-def _url(host: str, port: int) -> str:
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
-
-
-@main.command()
-@_server_options(default_port=7860)
-@click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"), show_default=True,
-              help="Folder to index first when the index is missing.")
-def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
-          max_upload_mb: float, api_key_file: Path | None, corpus: Path) -> None:
-    """Start the web chat and the HTTP API (/v1/..., spec at /openapi.json) in one process, building the
-    index from --corpus when there is none, and print the address."""
-    key = load_key(api_key_file)
-    check_bind(host, key)  # before minutes of indexing and model loading
-    index = build_if_missing(Index(index_dir or default_index_dir()), corpus)
-    assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
-    click.echo("Loading the models...", err=True)
-    assistant.warm_up()
-    from ui.server import serve as serve_app
-
-    click.echo(f"Web chat: {_url(host, port)}  (HTTP API under /v1, spec at /openapi.json; Ctrl-C to stop)"
-               + ("; API key required" if key else ""), err=True)
-    serve_app(assistant, host, port, uploads, max_upload_mb, key)
-
-
-@main.command()
-@_server_options(default_port=8000)
-def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
-        max_upload_mb: float, api_key_file: Path | None) -> None:
-    """Serve the HTTP API alone, without the chat: POST /v1/search, POST /v1/ask, GET/POST /v1/documents,
-    DELETE /v1/documents/DOC_ID, GET /health. The OpenAPI spec is at /openapi.json."""
-    key = load_key(api_key_file)
-    check_bind(host, key)
-    index = Index(index_dir or default_index_dir())
-    index.snapshot()  # fail now, with the command to run, if there is no index
-    assistant = Assistant(index, AnswerSettings(generator=generator, model=llm))
-    click.echo("Loading the models...", err=True)
-    assistant.warm_up()
-    import uvicorn
-
-    from .http_api import create_api
-
-    click.echo(f"HTTP API: {_url(host, port)}  (spec at /openapi.json; Ctrl-C to stop)"
-               + ("; API key required" if key else ""), err=True)
-    uvicorn.run(create_api(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=5)  # SIGTERM always stops it, whatever clients do
 
 
 @main.command()
@@ -410,17 +314,6 @@ def doctor(index_dir: Path | None, llm: Path | None, as_json: bool, skip_decode:
             click.echo(check.line())
     if not ok:
         sys.exit(1)
-
-
-def _register_evaluation() -> None:
-    # The evaluation commands live beside their harness in eval/; importing them loads no model.
-    from eval.cli import bench, eval_cmd
-
-    main.add_command(eval_cmd)
-    main.add_command(bench)
-
-
-_register_evaluation()
 
 
 if __name__ == "__main__":

@@ -4,8 +4,15 @@ Served alone by ``rag api`` (``create_api``) and beside the chat by ``rag serve`
 chat's FastAPI app). The OpenAPI spec is at ``/openapi.json``. Errors are JSON
 ``{"error": "<one line>", "type": "<ErrorClass>"}``; user mistakes are 4xx, never 500.
 
-    >>> app = create_api(rag.Assistant(rag.Index("index")))   # doctest: +SKIP
-    >>> uvicorn.run(app, host="127.0.0.1", port=8000)          # doctest: +SKIP
+    >>> from rag.testing import tiny_workspace
+    >>> from fastapi.testclient import TestClient
+    >>> client = TestClient(create_api(tiny_workspace()))
+    >>> client.post("/v1/search", json={"query": "When does the ferry leave?", "k": 1}).json()["hits"][0]["doc_id"]
+    'harbour.txt'
+    >>> client.delete("/v1/documents/nothing.txt").json()["type"], client.get("/health").status_code
+    ('DocumentNotFoundError', 200)
+
+``uvicorn.run(create_api(workspace), host="127.0.0.1", port=8000)`` serves it (what ``rag api`` does).
 """
 
 from __future__ import annotations
@@ -23,10 +30,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .access import RequireKey
-from .answer import AnswerStream, Assistant
+from .answer import AnswerStream
 from .errors import (
     DocumentError,
-    DocumentNotFoundError,
     RagError,
 )
 from .http_models import (
@@ -42,7 +48,8 @@ from .http_models import (
 )
 from .limits import LimitBody
 from .retriever import search_json
-from .uploads import MAX_UPLOAD_MB, safe_name, store_uploads
+from .uploads import safe_name
+from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -60,34 +67,22 @@ SSE_DOC = {"text/event-stream": {"schema": SSE_EVENT_SCHEMA,
                                  "example": 'event: token\ndata: {"text": "Japan"}\n\n'}}
 
 
-def create_api(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
-               key: str | None = None) -> FastAPI:
+def create_api(workspace: Workspace, key: str | None = None) -> FastAPI:
     """The API alone as an ASGI app (what ``rag api`` serves). ``key``: see ``rag.access``."""
     app = FastAPI(title="rag: ask your documents", version="1",
                   description="Search and cited answers over a local index of documents.")
-    install(app, assistant, uploads, max_upload_mb, key)
+    install(app, workspace, key)
     return app
 
 
-def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
-            key: str | None = None) -> None:
+def install(app: FastAPI, workspace: Workspace, key: str | None = None) -> None:
     """Add the ``/v1`` routes, ``/health``, JSON error handlers, body limits and the API-key check to
     ``app``. Call before mounting anything at ``/``; the key check then covers the whole app."""
-    uploads = Path(uploads or assistant.index.path.parent / "uploads")
-    variants: dict[tuple[int | None, str | None], Assistant] = {}
-
-    def assistant_for(k: int | None, mode: str | None) -> Assistant:
-        changes = {name: value for name, value in (("k", k), ("mode", mode)) if value is not None}
-        if not changes:
-            return assistant
-        if (k, mode) not in variants:  # a race here only builds an equivalent variant twice
-            variants[(k, mode)] = assistant.with_settings(**changes)
-        return variants[(k, mode)]
 
     @app.get("/health", response_model=HealthOut, responses={503: ERRORS[503]}, tags=["meta"])
     def health() -> dict[str, str]:
         """Whether the server is up and has an index to answer from (needs no API key)."""
-        assistant.index.snapshot()
+        workspace.index.snapshot()
         return {"status": "ok"}
 
     @app.post("/v1/search", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, tags=["search"])
@@ -95,7 +90,7 @@ def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max
         """The `k` passages that best match `query`; same JSON as `rag search --json`.
 
         Runs beside answers being generated (it does not wait for them)."""
-        hits = assistant.retriever.search(body.query, k=body.k, mode=body.mode, doc_ids=body.doc_ids)
+        hits = workspace.search(body.query, k=body.k, mode=body.mode, doc_ids=body.doc_ids)
         return search_json(body.query, body.mode, hits)
 
     @app.post("/v1/ask", response_model=AskResponse, tags=["answers"],
@@ -106,11 +101,10 @@ def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max
         """A verified answer with citations, or an abstention naming the closest passages.
 
         One answer is generated at a time; others wait their turn."""
-        variant = assistant_for(body.k, body.mode)
-        variant.index.snapshot()  # no index: 503 now, rather than an error event after a 200
+        workspace.index.snapshot()  # no index: 503 now, rather than an error event after a 200
         if not body.stream:
-            return variant.ask(body.question, body.history).to_dict()
-        stream = variant.stream(body.question, body.history)
+            return workspace.ask(body.question, body.history, k=body.k, mode=body.mode).to_dict()
+        stream = workspace.stream(body.question, body.history, k=body.k, mode=body.mode)
         return StreamingResponse(_events(stream), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -118,7 +112,7 @@ def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max
              tags=["documents"])
     def documents() -> dict[str, Any]:
         """Every indexed document: id, title, source, chunks, size, when added."""
-        return {"documents": assistant.index.documents()}
+        return {"documents": workspace.documents()}
 
     @app.post("/v1/documents", response_model=IndexReportOut, responses=ERRORS, tags=["documents"])
     def upload(files: list[UploadFile] = File(description="One or more .txt, .md, .html or .pdf files.")):  # noqa: B008
@@ -134,26 +128,19 @@ def install(app: FastAPI, assistant: Assistant, uploads: Path | None = None, max
                     while chunk := part.file.read(1 << 20):
                         out.write(chunk)
                 received.append(str(path))
-            stored, problems = store_uploads(received, uploads, max_upload_mb)
-        if not stored:
-            raise DocumentError("upload", "no file was added: " + "; ".join(problems))
-        with assistant.exclusive():  # no answer may mix passages of two index states
-            report = assistant.index.add(stored)
-        result = report.to_dict()
-        result["problems"] = problems + report.problems
-        return result
+            result = workspace.upload(received)
+        if result.report is None:
+            raise DocumentError("upload", "no file was added: " + "; ".join(result.problems))
+        return result.to_dict()
 
     @app.delete("/v1/documents/{doc_id:path}", response_model=IndexReportOut, responses={**ERRORS, **NOT_FOUND},
                 tags=["documents"])
     def remove(doc_id: str) -> dict[str, Any]:
         """Remove one document from the index (its uploaded file, if any, stays on disk)."""
-        with assistant.exclusive():
-            if assistant.index.document(doc_id) is None:
-                raise DocumentNotFoundError(f"no document {doc_id!r} in the index (see GET /v1/documents)")
-            return assistant.index.remove([doc_id]).to_dict()
+        return workspace.remove(doc_id).to_dict()
 
     install_errors(app)
-    app.add_middleware(LimitBody, upload_limit=int(max_upload_mb * 1_000_000) + 64_000)
+    app.add_middleware(LimitBody, upload_limit=int(workspace.max_upload_mb * 1_000_000) + 64_000)
     app.add_middleware(RequireKey, key=key)  # added last, so it runs first: no key, no body read
 
 

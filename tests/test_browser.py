@@ -181,14 +181,15 @@ def test_upload_a_file_then_ask_about_it(server, browser, tmp_path):
 def test_behind_an_api_key_the_browser_asks_once_and_the_chat_works(real_index, browser):
     """The chat and its document view honour the API key: refused without it, usable with the
     credentials a browser's Basic-auth prompt supplies (any user name, the key as password)."""
-    from rag import AnswerSettings, Assistant
-    from ui.server import create_app
+    from rag_ui.server import create_app
+
+    from rag import AnswerSettings, Workspace
 
     from .conftest import serving
 
-    assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
-    assistant.warm_up()
-    with serving(create_app(assistant, key="s3cret")) as url:
+    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
+    workspace.warm_up()
+    with serving(create_app(workspace, key="s3cret")) as url:
         refused = browser.new_page()
         assert refused.request.get(url).status == 401
         assert refused.request.get(url + "document?doc=003_23837f97759bb32c.txt").status == 401

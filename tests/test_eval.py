@@ -11,12 +11,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from rag_eval import squad
+from rag_eval.gold import GOLD, load_gold
+from rag_eval.harness import SUMMARY_KEYS, compare
+from rag_eval.matching import contains_answer, exact_match, matches_all, normalize, passage_is_relevant, token_f1
+from rag_eval.metrics import percentile, retrieval_metrics
 
-from eval import squad
-from eval.gold import GOLD, load_gold
-from eval.harness import SUMMARY_KEYS, compare
-from eval.matching import contains_answer, exact_match, matches_all, normalize, passage_is_relevant, token_f1
-from eval.metrics import percentile, retrieval_metrics
 from rag import ConfigError
 
 from .conftest import CORPUS, ROOT

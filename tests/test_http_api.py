@@ -17,10 +17,11 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from rag import AnswerSettings, Assistant, ConfigError, Index, ModelError
+from rag import AnswerSettings, ConfigError, Index, ModelError
 from rag.access import check_bind, is_loopback, load_key, presented_key
 from rag.cli import main
 from rag.http_api import create_api
+from rag.workspace import Workspace
 
 from .conftest import CORPUS, ScriptedGenerator, free_port, serving, stop
 
@@ -28,15 +29,15 @@ QUESTION = "Which fighter jet project was involved in the South Korean leak case
 
 
 @pytest.fixture(scope="module")
-def assistant(real_index) -> Assistant:
-    assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
-    assistant.warm_up()
-    return assistant
+def workspace(real_index) -> Workspace:
+    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
+    workspace.warm_up()
+    return workspace
 
 
 @pytest.fixture(scope="module")
-def client(assistant) -> TestClient:
-    return TestClient(create_api(assistant))
+def client(workspace) -> TestClient:
+    return TestClient(create_api(workspace))
 
 
 def events(text: str) -> list[tuple[str, dict]]:
@@ -132,16 +133,16 @@ class FailingGenerator(ScriptedGenerator):
 
 def test_a_failure_mid_stream_arrives_as_an_error_event_and_frees_the_model(fake_index, corpus_copy):
     fake_index.sync([corpus_copy])
-    assistant = Assistant(fake_index, AnswerSettings(min_dense_score=-1.0), generator=FailingGenerator())
-    client = TestClient(create_api(assistant))
+    workspace = Workspace(fake_index, AnswerSettings(min_dense_score=-1.0), generator=FailingGenerator())
+    client = TestClient(create_api(workspace))
     stream = events(client.post("/v1/ask", json={"question": "Pillar 2 members", "stream": True}).text)
     assert [name for name, _ in stream] == ["passages", "token", "error"]
     assert stream[-1][1] == {"error": "the model stopped: out of memory", "type": "ModelError"}
-    assert not assistant.exclusive().locked()
+    assert not workspace.assistant.exclusive().locked()
 
 
 def test_without_an_index_every_route_says_how_to_build_one(tmp_path):
-    client = TestClient(create_api(Assistant(Index(tmp_path / "none"), AnswerSettings(generator="extractive"))))
+    client = TestClient(create_api(Workspace(Index(tmp_path / "none"), AnswerSettings(generator="extractive"))))
     for response in (client.get("/health"), client.post("/v1/search", json={"query": "x"}),
                      client.post("/v1/ask", json={"question": "x", "stream": True}), client.get("/v1/documents")):
         assert response.status_code == 503, response.text
@@ -155,8 +156,9 @@ def test_upload_search_and_delete_documents(tmp_path):
     shutil.copy(CORPUS / "000_5e6a84f29a338f7b.txt", corpus)
     index = Index(tmp_path / "index")
     index.sync([corpus])
-    assistant = Assistant(index, AnswerSettings(generator="extractive"))
-    client = TestClient(create_api(assistant, tmp_path / "uploads", max_upload_mb=0.05))
+    workspace = Workspace(index, AnswerSettings(generator="extractive"), uploads=tmp_path / "uploads",
+                          max_upload_mb=0.05)
+    client = TestClient(create_api(workspace))
     assert [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]] == ["000_5e6a84f29a338f7b.txt"]
 
     note = "The Zanzibar accord on lighthouse keepers was signed in 1911 by eleven harbour masters."
@@ -209,7 +211,7 @@ def test_key_rules_and_where_the_key_comes_from(tmp_path, monkeypatch):
 
 def test_with_a_key_every_route_but_health_needs_it(fake_index, corpus_copy):
     fake_index.sync([corpus_copy])
-    client = TestClient(create_api(Assistant(fake_index, AnswerSettings(generator="extractive")), key="s3cret"))
+    client = TestClient(create_api(Workspace(fake_index, AnswerSettings(generator="extractive")), key="s3cret"))
     body = {"query": "Pillar 2"}
     missing = client.post("/v1/search", json=body)
     assert missing.status_code == 401 and missing.json()["error"].startswith("an API key is required")
@@ -225,10 +227,10 @@ def test_with_a_key_every_route_but_health_needs_it(fake_index, corpus_copy):
 
 
 @pytest.mark.integration
-def test_chat_and_api_are_served_together_behind_one_key(assistant):
-    from ui.server import create_app
+def test_chat_and_api_are_served_together_behind_one_key(workspace):
+    from rag_ui.server import create_app
 
-    with serving(create_app(assistant, key="s3cret")) as url:
+    with serving(create_app(workspace, key="s3cret")) as url:
         page = httpx.get(url)
         assert page.status_code == 401 and page.headers["www-authenticate"].startswith("Basic")
         assert httpx.get(url, auth=("me", "s3cret")).status_code == 200  # the browser's prompt
@@ -282,9 +284,9 @@ def test_rag_api_serves_the_api_alone(real_index, tmp_path):
 @pytest.mark.integration
 def test_the_real_model_streams_a_cited_answer_over_http(real_index):
     """The one test with the bundled llama.cpp model: a streamed /v1/ask end to end."""
-    assistant = Assistant(real_index, AnswerSettings(generator="llama"))
-    assistant.warm_up()
-    with serving(create_api(assistant)) as url, httpx.stream(
+    workspace = Workspace(real_index, AnswerSettings(generator="llama"))
+    workspace.warm_up()
+    with serving(create_api(workspace)) as url, httpx.stream(
             "POST", url + "v1/ask", json={"question": "At which think tank is Eleanor Shiori Hughes a non-resident "
                                           "fellow?", "stream": True}, timeout=300) as response:
         assert response.status_code == 200

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from rag import AnswerSettings, Assistant, Index
+from rag import AnswerSettings, Index, Workspace
 
 from .conftest import CORPUS, serving
 
@@ -38,11 +38,11 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         shutil.copy(CORPUS / name, corpus / name)
     index = Index(root / "index")
     index.sync([corpus])
-    assistant = Assistant(index, AnswerSettings(generator="extractive"))
-    assistant.warm_up()
+    workspace = Workspace(index, AnswerSettings(generator="extractive"), uploads=root / "uploads", max_upload_mb=1)
+    workspace.warm_up()
     from rag.http_api import create_api
 
-    with serving(create_api(assistant, root / "uploads", max_upload_mb=1)) as url:
+    with serving(create_api(workspace)) as url:
         yield url, schemathesis.openapi.from_url(url + "openapi.json"), index
 
 

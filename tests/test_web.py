@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import AnswerSettings, Assistant, Citation, Hit
+from rag import AnswerSettings, Citation, Hit, Workspace
 from rag.answer import Answer
 from rag.config import REASONS
 
@@ -28,7 +28,7 @@ def reply(text: str, **fields) -> Answer:
 
 
 def test_sources_panel_escapes_document_text_titles_and_names():
-    from ui.render import sources_html
+    from rag_ui.render import sources_html
 
     text = f"Harmless start. {EVIL} is in the middle. End."
     cite = Citation(n=1, doc_id=f"{EVIL}.txt", title=f"Title {EVIL}", start=100, end=100 + len(text), text=text,
@@ -44,7 +44,7 @@ def test_sources_panel_escapes_document_text_titles_and_names():
 
 
 def test_chat_messages_are_literal_markdown_with_links_only_for_cited_markers():
-    from ui.render import answer_message, md_literal, user_message
+    from rag_ui.render import answer_message, md_literal, user_message
 
     assert user_message(f"{EVIL} *bold* [x](http://e.com) `c`") == (
         "\\<script\\>alert\\(1\\)\\<\\/script\\>\\<img src\\=x onerror\\=alert\\(2\\)\\> "
@@ -56,7 +56,7 @@ def test_chat_messages_are_literal_markdown_with_links_only_for_cited_markers():
     assert "\\[7\\]" in message  # not a cited passage: no link
     assert len(re.findall(r"(?<!\\)<", message)) == 2  # the one link is the only markup
     abstained = answer_message(reply("The documents don't say.", abstained=True, reason="weak-retrieval"), 1)
-    from ui.render import ABSTAIN_REASONS
+    from rag_ui.render import ABSTAIN_REASONS
 
     for reason in REASONS:  # every reason the pipeline can give has its sentence
         message = answer_message(reply("The documents don't say.", abstained=True, reason=reason), 1)
@@ -65,7 +65,7 @@ def test_chat_messages_are_literal_markdown_with_links_only_for_cited_markers():
 
 
 def test_document_page_highlights_the_span_and_escapes_the_text():
-    from ui.render import document_page
+    from rag_ui.render import document_page
 
     text = f"Intro. {EVIL} The cited sentence. After."
     at = text.index("The cited")
@@ -83,12 +83,11 @@ def _reply(messages: list) -> str:
 @pytest.mark.integration
 def test_the_app_answers_over_http_and_serves_the_cited_document(real_index):
     from gradio_client import Client
+    from rag_ui.server import create_app
 
-    from ui.server import create_app
-
-    assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
-    assistant.warm_up()
-    with serving(create_app(assistant)) as url:
+    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
+    workspace.warm_up()
+    with serving(create_app(workspace)) as url:
         client = Client(url, verbose=False)
         _, messages, sources = client.predict(  # the conversation state stays on the server
             "Which fighter jet project was involved in the South Korean leak case?", [], 5, "hybrid",
@@ -106,12 +105,11 @@ def test_the_app_answers_over_http_and_serves_the_cited_document(real_index):
 @pytest.mark.integration
 def test_two_sessions_at_once_are_queued_and_keep_their_own_conversations(real_index):
     from gradio_client import Client
+    from rag_ui.server import create_app
 
-    from ui.server import create_app
-
-    assistant = Assistant(real_index, AnswerSettings(generator="extractive"))
-    assistant.warm_up()
-    with serving(create_app(assistant)) as url:
+    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
+    workspace.warm_up()
+    with serving(create_app(workspace)) as url:
         first, second = Client(url, verbose=False), Client(url, verbose=False)
         args = (5, "hybrid", "extractive")
         first.predict("Which countries could join AUKUS Pillar 2?", [], *args, api_name="/respond")
@@ -172,10 +170,9 @@ def test_upload_names_cannot_escape_and_bad_files_are_named(tmp_path):
 def test_a_stop_racing_the_end_of_its_answer_gets_success_not_a_500():
     """Gradio's cancel route raises KeyError when the event ended between its check and its delete."""
     from fastapi.testclient import TestClient
+    from rag_ui.server import CancelRace
     from starlette.applications import Starlette
     from starlette.routing import Route
-
-    from ui.server import CancelRace
 
     def gone(request):
         raise KeyError("event-id")

@@ -5,7 +5,7 @@ One generation runs at a time (the queue's concurrency limit is 1: two answers a
 would both be slow); each browser tab has its own conversation (``gr.State``). What reaches the
 page is escaped by ``ui.render``.
 
-``build_app(assistant)`` is the entry point; ``ui.server`` serves it with the document view.
+``build_app(workspace)`` is the entry point; ``ui.server`` serves it with the document view.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import gradio as gr
 
-from rag import MODES, Assistant, RagError
+from rag import MODES, RagError
 from rag.documents import SUPPORTED_SUFFIXES
-from rag.uploads import MAX_UPLOAD_MB, store_uploads
+from rag.workspace import Workspace
 
 from . import render
 
@@ -38,19 +37,10 @@ def documents_table(documents: list[dict]) -> list[list]:
             for d in documents]
 
 
-def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> gr.Blocks:
-    """The Gradio app around a warmed-up ``assistant``; uploaded files are stored in ``uploads``."""
-    defaults = assistant.settings
-    uploads = Path(uploads or assistant.index.path.parent / "uploads")
-    variants: dict[tuple, Assistant] = {}
-
-    def assistant_for(k: int, mode: str, generator: str) -> Assistant:
-        key = (k, mode, generator)
-        if key == (defaults.k, defaults.mode, defaults.generator):
-            return assistant
-        if key not in variants:
-            variants[key] = assistant.with_settings(k=k, mode=mode, generator=generator)
-        return variants[key]
+def build_app(workspace: Workspace) -> gr.Blocks:
+    """The Gradio app around a warmed-up ``workspace`` (its uploads go to ``workspace.uploads``)."""
+    defaults = workspace.settings
+    max_upload_mb = workspace.max_upload_mb
 
     with gr.Blocks(title="Ask your documents") as app:
         gr.Markdown("## Ask your documents\nAnswers come only from the indexed documents, with numbered "
@@ -75,7 +65,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                 gr.Markdown("### Sources")
                 sources = gr.HTML(render.PANEL_HINT, elem_id="sources")
         with gr.Tab("Documents"):
-            listed = assistant.index.documents()
+            listed = workspace.documents()
             table = gr.Dataframe(documents_table(listed), headers=HEADERS, interactive=False, wrap=True,
                                  column_widths=["32%", "30%", "8%", "10%", "20%"], label="Indexed documents")
             kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -99,7 +89,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
                         {"role": "assistant", "content": "…"}]
             yield "", messages, gr.skip(), done
             try:
-                stream = assistant_for(int(k), mode, generator).stream(question, history)
+                stream = workspace.stream(question, history, k=int(k), mode=mode, generator=generator)
                 text, shown_at = "", 0.0
                 try:
                     for piece in stream:
@@ -134,23 +124,17 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
 
         def refreshed() -> tuple:
             """The documents table and the remove list, from one read of the index."""
-            listed = assistant.index.documents()
+            listed = workspace.documents()
             return documents_table(listed), gr.update(choices=[d["doc_id"] for d in listed], value=None)
 
         def add_files(paths: list[str] | None, progress=gr.Progress()) -> tuple:  # noqa: B008 - gradio's idiom
             if not paths:
                 return gr.skip(), gr.skip(), gr.skip(), "Choose one or more files first."
-            stored, problems = store_uploads(paths, uploads, max_upload_mb)
-            report = None
-            if stored:
-                progress(0, desc="Waiting for the current answer…")
-                # Readers never see a half-written index (it is published by renaming); waiting for the
-                # running answer keeps one answer from mixing passages of two index states.
-                with assistant.exclusive():
-                    report = assistant.index.add(stored, progress=_progress(progress))
-                problems += report.problems
+            progress(0, desc="Waiting for the current answer…")  # the index changes between answers
+            result = workspace.upload(paths, progress=_progress(progress))
+            report = result.report
             lines = [f"Added {len(report.added)} and updated {len(report.updated)} document(s)." if report else ""]
-            lines += [f"- not added: {html.escape(p)}" for p in problems]
+            lines += [f"- not added: {html.escape(p)}" for p in result.problems]
             table, choices = refreshed()
             return table, choices, None, "\n".join(line for line in lines if line)
 
@@ -158,8 +142,7 @@ def build_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: 
             if not doc_id:
                 return gr.skip(), gr.skip(), "Choose a document to remove."
             try:
-                with assistant.exclusive():
-                    assistant.index.remove([doc_id])
+                workspace.remove(doc_id)
             except RagError as exc:
                 return gr.skip(), gr.skip(), f"error: {html.escape(str(exc))}"
             return *refreshed(), f"Removed {html.escape(doc_id)}."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI, Query
@@ -11,9 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rag import Assistant
+from rag.config import ServerSettings
 from rag.http_api import install
-from rag.uploads import MAX_UPLOAD_MB
+from rag.workspace import Workspace
 
 from . import render
 from .app import build_app
@@ -23,8 +22,7 @@ from .app import build_app
 GRACE_S = 5
 
 
-def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB,
-               key: str | None = None) -> FastAPI:
+def create_app(workspace: Workspace, key: str | None = None) -> FastAPI:
     """The whole server as an ASGI app: the chat at ``/``, ``/document?doc=…&start=…&end=…`` and the
     HTTP API (``/v1/…``, ``/health``, ``/openapi.json``). With ``key``, all but ``/health`` need it."""
     api = FastAPI(title="Ask your documents", docs_url=None, redoc_url=None)
@@ -32,15 +30,15 @@ def create_app(assistant: Assistant, uploads: Path | None = None, max_upload_mb:
     @api.get("/document", response_class=HTMLResponse)
     def document(doc: str, start: int = Query(0, ge=0), end: int = Query(0, ge=0),
                  quote_start: int | None = None, quote_end: int | None = None) -> HTMLResponse:
-        row = assistant.index.document(doc)
+        row = workspace.document(doc)
         if row is None:
             return HTMLResponse(f"<!doctype html><meta charset='utf-8'><p>No document {html.escape(doc)} "
                                 "in the index (it may have been removed).</p>", status_code=404)
         quote = (quote_start, quote_end) if quote_start is not None and quote_end is not None else None
         return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote))
 
-    install(api, assistant, uploads, max_upload_mb, key)  # before the chat claims every path under "/"
-    blocks = build_app(assistant, uploads, max_upload_mb).queue(default_concurrency_limit=1)
+    install(api, workspace, key)  # before the chat claims every path under "/"
+    blocks = build_app(workspace).queue(default_concurrency_limit=1)
     app = gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
     chat = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
     chat.add_middleware(CancelRace)
@@ -65,10 +63,9 @@ class CancelRace:
             await JSONResponse({"success": True})(scope, receive, send)
 
 
-def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, uploads: Path | None = None,
-          max_upload_mb: float = MAX_UPLOAD_MB, key: str | None = None) -> None:
-    """Serve until Ctrl-C. Binds to ``host`` only; there is no public share link."""
+def serve(workspace: Workspace, settings: ServerSettings) -> None:
+    """Serve until Ctrl-C or SIGTERM. Binds to ``settings.host`` only; there is no public share link."""
     import uvicorn
 
-    uvicorn.run(create_app(assistant, uploads, max_upload_mb, key), host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=GRACE_S)
+    uvicorn.run(create_app(workspace, settings.api_key), host=settings.host, port=settings.port,
+                log_level="warning", timeout_graceful_shutdown=GRACE_S)

@@ -1,0 +1,103 @@
+"""What the ``rag`` commands share, wherever they are defined (the core, ``rag_ui``, ``rag_eval``):
+options, progress bars, building a missing index, and server settings from options.
+
+A package adds commands to ``rag`` by declaring an entry point in the ``rag.commands`` group (see
+pyproject.toml); the core never imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .access import KEY_ENV, load_key
+from .config import GENERATORS, AnswerSettings, ServerSettings, default_index_dir
+from .errors import IndexNotFoundError, RagError
+from .index import Index
+
+INDEX_OPTION = click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Index folder (default: $RAG_INDEX or ./index).",
+)
+
+
+def tqdm_progress(quiet: bool) -> Callable[[str, int], Callable[[int], None]]:
+    """The index's progress callback as tqdm bars on stderr (a line per stage when not a terminal)."""
+    from tqdm import tqdm
+
+    def start(label: str, total: int) -> Callable[[int], None]:
+        if not quiet and not sys.stderr.isatty():  # no bar in logs and pipes, but say what is happening
+            click.echo(f"{label} {total} {'chunks' if label == 'Embedding' else 'files'}...", err=True)
+        bar = tqdm(total=total, desc=f"{label:<9}", unit=" chunks" if label == "Embedding" else " files",
+                   disable=quiet or None, file=sys.stderr, leave=True, dynamic_ncols=True)
+
+        def advance(n: int) -> None:
+            bar.update(n)
+            if bar.n >= bar.total:
+                bar.close()
+
+        return advance
+
+    return start
+
+
+def build_if_missing(index: Index, corpus: Path) -> Index:
+    """``index``, first built from ``corpus`` (with a progress bar) when there is none yet."""
+    try:
+        index.snapshot()
+        return index
+    except IndexNotFoundError:
+        pass
+    click.echo(f"No index in {index.path}: indexing {corpus} first.", err=True)
+    report = index.sync([corpus], progress=tqdm_progress(False))
+    for problem in report.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if report.documents == 0:
+        raise RagError(f"nothing could be indexed from {corpus}; give a folder of documents with --corpus")
+    return index
+
+
+def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of ``rag serve`` and ``rag api``; ``server_settings(**options)`` turns them into settings."""
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--host", default="127.0.0.1", show_default=True,
+                         help="Address to listen on. The default is this machine only; any other address needs "
+                         f"an API key (${KEY_ENV} or --api-key-file). No public share link is ever made."),
+            click.option("--port", type=click.IntRange(1, 65535), default=default_port, show_default=True,
+                         help="Port to listen on."),
+            INDEX_OPTION,
+            click.option("--generator", type=click.Choice(GENERATORS), default=AnswerSettings.generator,
+                         show_default=True, help="Answer generator."),
+            click.option("--model", "llm", default="", metavar="PATH",
+                         help="GGUF file or Hugging Face folder for the generator."),
+            click.option("--uploads", type=click.Path(file_okay=False, path_type=Path), default=None,
+                         help="Where uploaded documents are stored (default: uploads/ beside the index folder)."),
+            click.option("--max-upload-mb", type=click.FloatRange(0.001, 10_000), default=20, show_default=True,
+                         help="Largest upload accepted."),
+            click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                         help=f"File holding the API key (default: ${KEY_ENV}). With a key, every request but "
+                         "/health must carry it: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; browsers are "
+                         "asked for it as a password."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+def server_settings(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
+                    max_upload_mb: float, api_key_file: Path | None, corpus: Path | None = None) -> ServerSettings:
+    """``ServerSettings`` from the options of ``server_options`` (refuses a public address without a key)."""
+    return ServerSettings(host=host, port=port, index=index_dir or default_index_dir(), uploads=uploads,
+                          max_upload_mb=max_upload_mb, api_key=load_key(api_key_file), corpus=corpus,
+                          answer=AnswerSettings(generator=generator, model=llm))
+
+
+def url(host: str, port: int) -> str:
+    """``http://host:port`` (IPv6 hosts in brackets)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"

@@ -1,0 +1,133 @@
+"""The one object the front ends share: an index, its assistant and settings variants, the uploads folder.
+
+The HTTP API, the web chat and the command line each hold a ``Workspace`` and call its methods; none
+of them touches a lock. Answers run one at a time on the assistant's worker thread; ``upload`` and
+``remove`` wait for the running answer (and hold the next off) while they change the index, so no
+answer mixes passages of two index states. Readers never see a half-written index (generations are
+published by renaming).
+
+    >>> from rag.testing import tiny_workspace
+    >>> ws = tiny_workspace()           # an index of two small documents, no language model
+    >>> [d["doc_id"] for d in ws.documents()]
+    ['harbour.txt', 'pillar.txt']
+    >>> ws.search("When does the ferry leave?", k=1)[0].doc_id
+    'harbour.txt'
+    >>> answer = ws.ask("When does the ferry leave?")
+    >>> answer.abstained, [c.doc_id for c in answer.citations]
+    (False, ['harbour.txt'])
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .answer import Answer, AnswerStream, Assistant
+from .config import MAX_UPLOAD_MB, AnswerSettings, ServerSettings
+from .errors import DocumentNotFoundError
+from .generation import Generator
+from .index import Index, IndexReport
+from .retriever import Hit
+from .uploads import store_uploads
+
+Progress = Any  # the index's progress callback: (label, total) -> advance(n)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadResult:
+    """What an upload did: the index report (None when no file could be stored) and one line per refusal."""
+
+    report: IndexReport | None
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``POST /v1/documents`` object: the index report with every problem, storing and reading."""
+        data = self.report.to_dict() if self.report else {}
+        return {**data, "problems": self.problems}
+
+
+class Workspace:
+    """An index and everything that answers from it. Cheap to build; ``warm_up()`` loads the models.
+
+    ``answer`` sets the default ``AnswerSettings``; ``ask``/``stream`` take overrides (``k``, ``mode``,
+    ``generator``), served by variants that share the index, the worker and (for the same model) the
+    loaded model. ``uploads`` is where uploaded files are kept (default: ``uploads/`` beside the index).
+    """
+
+    def __init__(self, index: Index, answer: AnswerSettings | None = None, *, uploads: Path | str | None = None,
+                 max_upload_mb: float = MAX_UPLOAD_MB, generator: Generator | None = None) -> None:
+        self.index = index
+        self.assistant = Assistant(index, answer, generator)
+        self.uploads = Path(uploads) if uploads else index.path.parent / "uploads"
+        self.max_upload_mb = max_upload_mb
+        self._variants: dict[tuple[tuple[str, Any], ...], Assistant] = {}
+        self._variants_lock = threading.Lock()  # held only to read or fill the cache, never across work
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> Workspace:
+        """The workspace a server runs: its index folder, answer settings and uploads."""
+        return cls(Index(settings.index), settings.answer, uploads=settings.uploads_dir,
+                   max_upload_mb=settings.max_upload_mb)
+
+    @property
+    def settings(self) -> AnswerSettings:
+        """The default answer settings."""
+        return self.assistant.settings
+
+    def warm_up(self) -> None:
+        """Open the index and load the embedding and answer models now, not on the first question."""
+        self.assistant.warm_up()
+
+    def assistant_for(self, **changes: Any) -> Assistant:
+        """The assistant with these settings changed (``None`` values are ignored); cached per change."""
+        wanted = {k: v for k, v in changes.items() if v is not None and getattr(self.settings, k) != v}
+        if not wanted:
+            return self.assistant
+        key = tuple(sorted(wanted.items()))
+        with self._variants_lock:
+            if key not in self._variants:
+                self._variants[key] = self.assistant.with_settings(**wanted)
+            return self._variants[key]
+
+    # Reading: any number at once, beside a running answer.
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", doc_ids: Sequence[str] | None = None) -> list[Hit]:
+        """The ``k`` passages that best match ``query``."""
+        return self.assistant.retriever.search(query, k=k, mode=mode, doc_ids=doc_ids)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every indexed document: id, title, source, chunks, size, when added."""
+        return self.index.documents()
+
+    def document(self, doc_id: str):
+        """One document's row (text, title…), or None."""
+        return self.index.document(doc_id)
+
+    # Answers: one at a time, in order.
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), **changes: Any) -> AnswerStream:
+        """A cited answer as it is written (``changes``: ``k``, ``mode``, ``generator``…)."""
+        return self.assistant_for(**changes).stream(question, history)
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **changes: Any) -> Answer:
+        """A cited, verified answer, or an abstention."""
+        return self.assistant_for(**changes).ask(question, history)
+
+    # Changing the index: waits for the running answer.
+    def upload(self, files: Iterable[str | Path], progress: Progress | None = None) -> UploadResult:
+        """Store ``files`` under safe names in the uploads folder and index them. A refused file (type,
+        size, name) is named in ``problems``; the others still go in."""
+        stored, problems = store_uploads([str(f) for f in files], self.uploads, self.max_upload_mb)
+        if not stored:
+            return UploadResult(report=None, problems=problems)
+        with self.assistant.exclusive():
+            report = self.index.add(stored, progress=progress)
+        return UploadResult(report=report, problems=problems + report.problems)
+
+    def remove(self, doc_id: str) -> IndexReport:
+        """Remove one document from the index (its uploaded file, if any, stays on disk)."""
+        with self.assistant.exclusive():
+            if self.index.document(doc_id) is None:
+                raise DocumentNotFoundError(f"no document {doc_id!r} in the index (see GET /v1/documents)")
+            return self.index.remove([doc_id])
