@@ -82,7 +82,7 @@ def test_interrupted_write_leaves_previous_index_usable(fake_index, corpus_copy,
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rag.index.write_database", interrupted)
+    monkeypatch.setattr("rag.generations.write_database", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fake_index.sync([corpus_copy])
     monkeypatch.undo()
