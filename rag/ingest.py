@@ -118,11 +118,11 @@ class Ingest:
         return report
 
     def _build(self, docs: dict[str, DocumentRow], report: IndexReport) -> None:
-        """Chunk ``docs``, find their vectors and publish the generation."""
+        """Chunk ``docs``, find their vectors (one embedding-cache connection) and publish the generation."""
         chunks, new, dropped, next_id = self._chunks(docs)
         with contextlib.closing(EmbeddingCache(self.generations.path / "embeddings.sqlite")) as cache:
             vectors = self._vectors(new, cache, report)
-        store, trained_on = self._store(chunks, new, vectors, dropped)
+            store, trained_on = self._store(chunks, new, vectors, dropped, cache)
         report.documents, report.chunks = len(docs), len(chunks)
         report.generation = self.generations.publish(
             docs.values(), chunks, store, self._manifest(docs, chunks, store, next_id, trained_on))
@@ -193,8 +193,8 @@ class Ingest:
             known |= computed
         return np.vstack([known[h] for h in hashes]) if hashes else np.zeros((0, embedder.dim), np.float32)
 
-    def _store(self, chunks: list[ChunkRow], new: list[ChunkRow], vectors: np.ndarray,
-               dropped: list[int]) -> tuple[FaissStore, int]:
+    def _store(self, chunks: list[ChunkRow], new: list[ChunkRow], vectors: np.ndarray, dropped: list[int],
+               cache: EmbeddingCache) -> tuple[FaissStore, int]:
         """The updated vector store, and how many vectors an IVF store was trained on."""
         s, old, dim = self.settings, self.old, self.embedder.dim
         want_ivf = len(chunks) > s.ann_threshold
@@ -207,10 +207,8 @@ class Ingest:
         # First build, or the index changes kind (or outgrew its IVF training): build from all vectors.
         by_id = dict(zip((c.id for c in new), vectors, strict=True))
         kept = [c for c in chunks if c.id not in by_id]
-        if kept:
-            with contextlib.closing(EmbeddingCache(self.generations.path / "embeddings.sqlite")) as cache:
-                cached = cache.get(self.embedder.model_id, [c.text_hash for c in kept])
-            by_id |= {c.id: cached[c.text_hash] for c in kept}
+        cached = cache.get(self.embedder.model_id, [c.text_hash for c in kept])
+        by_id |= {c.id: cached[c.text_hash] for c in kept}
         ids = np.array([c.id for c in chunks], dtype=np.int64)
         matrix = np.vstack([by_id[i] for i in ids]) if len(ids) else np.zeros((0, dim), np.float32)
         if want_ivf:

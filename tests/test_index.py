@@ -135,6 +135,27 @@ def test_approximate_index_above_threshold(tmp_path, corpus_copy):
     assert len(hits) == 3
 
 
+def test_a_write_opens_the_embedding_cache_once(tmp_path, corpus_copy, monkeypatch):
+    """Also when the vector store is rebuilt from cached vectors (here it turns from flat to IVF)."""
+    import rag.ingest
+
+    opened = []
+
+    class CountingCache(rag.ingest.EmbeddingCache):
+        def __init__(self, path):
+            opened.append(path)
+            super().__init__(path)
+
+    Index(tmp_path / "ivf", Settings(chunk_size=60, chunk_overlap=0), embedder=FakeEmbedder()).sync(
+        [corpus_copy / "000_5e6a84f29a338f7b.txt"])
+    monkeypatch.setattr(rag.ingest, "EmbeddingCache", CountingCache)
+    index = Index(tmp_path / "ivf", Settings(chunk_size=60, chunk_overlap=0, ann_threshold=50),
+                  embedder=FakeEmbedder())
+    report = index.sync([corpus_copy])
+    assert report.added and index.status()["index_type"] == "ivf"
+    assert len(opened) == 1
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_killed_rag_index_leaves_previous_index_usable(tmp_path, sig):
