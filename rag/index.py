@@ -144,7 +144,7 @@ class Index:
             return ingest.upsert(files, problems)
 
     def remove(self, doc_ids: Iterable[str], progress: Progress | None = None) -> IndexReport:
-        """Remove documents by id (ids as in ``documents()``; unknown ids are ignored).
+        """Remove documents by id (ids as in ``documents()``; an unknown id is named in ``problems``).
 
         >>> index.remove(["report.pdf"]).removed         # doctest: +SKIP
         ['report.pdf']
