@@ -82,7 +82,7 @@ def test_interrupted_write_leaves_previous_index_usable(fake_index, corpus_copy,
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rag.index.write_database", interrupted)
+    monkeypatch.setattr("rag.generations.write_database", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fake_index.sync([corpus_copy])
     monkeypatch.undo()
@@ -133,6 +133,27 @@ def test_approximate_index_above_threshold(tmp_path, corpus_copy):
     assert index.status()["index_type"] == "ivf"
     hits = Retriever(index).search("security clearance bill", k=3, mode="dense")
     assert len(hits) == 3
+
+
+def test_a_write_opens_the_embedding_cache_once(tmp_path, corpus_copy, monkeypatch):
+    """Also when the vector store is rebuilt from cached vectors (here it turns from flat to IVF)."""
+    import rag.ingest
+
+    opened = []
+
+    class CountingCache(rag.ingest.EmbeddingCache):
+        def __init__(self, path):
+            opened.append(path)
+            super().__init__(path)
+
+    Index(tmp_path / "ivf", Settings(chunk_size=60, chunk_overlap=0), embedder=FakeEmbedder()).sync(
+        [corpus_copy / "000_5e6a84f29a338f7b.txt"])
+    monkeypatch.setattr(rag.ingest, "EmbeddingCache", CountingCache)
+    index = Index(tmp_path / "ivf", Settings(chunk_size=60, chunk_overlap=0, ann_threshold=50),
+                  embedder=FakeEmbedder())
+    report = index.sync([corpus_copy])
+    assert report.added and index.status()["index_type"] == "ivf"
+    assert len(opened) == 1
 
 
 @pytest.mark.integration
