@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 import httpx
-from rag_eval.processes import free_port, stop
+
+# eval/ installs as rag_eval through an editable-install import hook, which the type checker cannot follow
+from rag_eval.processes import cpu_name, free_port, stop  # pyright: ignore[reportMissingImports]
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "tests/data/dev_questions.jsonl").open()]
@@ -68,7 +70,7 @@ def one_run(url: str, clients: int, requests: int, k: int, mode: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--index", type=Path, default=ROOT / "index")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=50, help="per client")
@@ -85,7 +87,7 @@ def main() -> None:
         t0 = time.perf_counter()
         while True:
             if proc.poll() is not None:
-                raise SystemExit(f"rag api exited early: {proc.stderr.read().strip()}")
+                raise SystemExit(f"rag api exited early: {proc.communicate()[1].strip()}")
             try:
                 if httpx.get(url + "/health", timeout=2).status_code == 200:
                     break
@@ -101,7 +103,7 @@ def main() -> None:
     status = json.loads(subprocess.run([str(Path(sys.executable).with_name("rag")), "status", "--json", "--index",
                                         str(args.index)], capture_output=True, text=True).stdout or "{}")
     print(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "processor": _cpu_name(), "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "processor": cpu_name(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "index": {"documents": status.get("documents"), "chunks": status.get("chunks")},
         "setup": {"clients": args.clients, "requests_per_client": args.requests, "k": args.k, "mode": args.mode,
@@ -111,16 +113,6 @@ def main() -> None:
         "median_p95_ms": statistics.median(r["p95_ms"] for r in runs),
         "median_throughput_rps": statistics.median(r["throughput_rps"] for r in runs),
     }, indent=2))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

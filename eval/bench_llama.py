@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from rag_eval.processes import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,18 +50,8 @@ def child(model: str, extra_bufts: bool, threads: int, runs: int) -> dict:
             "write_tps": round(statistics.median(write), 1), "runs": runs}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="")

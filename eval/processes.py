@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import platform
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -23,3 +25,14 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> str:
         proc.kill()
         out, _ = proc.communicate()
     return out or ""
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for the machine line of a benchmark report."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
