@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from rag_eval.processes import cpu_name
+# eval/ installs as rag_eval through an editable-install import hook, which the type checker cannot follow
+from rag_eval.processes import cpu_name  # pyright: ignore[reportMissingImports]
 
 ROOT = Path(__file__).resolve().parent.parent
 

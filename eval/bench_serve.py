@@ -24,7 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from rag_eval.processes import free_port, stop
+# eval/ installs as rag_eval through an editable-install import hook, which the type checker cannot follow
+from rag_eval.processes import free_port, stop  # pyright: ignore[reportMissingImports]
 
 ROOT = Path(__file__).resolve().parent.parent
 

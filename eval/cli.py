@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -173,7 +174,7 @@ def squad(data: Path | None, fetch: bool, sample: int, seed: int, limit: int, mo
     scored = questions[:limit] if limit else questions
     by_mode = sq.retrieval(index, scored, chosen, progress=_progress)
     main_mode = "hybrid" if "hybrid" in by_mode else chosen[0]
-    summary = {f"retrieval.{k}": v for k, v in by_mode[main_mode].items()}
+    summary: dict[str, Any] = {f"retrieval.{k}": v for k, v in by_mode[main_mode].items()}
     rows = []
     if sample:
         assistant = Assistant(index, AnswerSettings(generator=generator))

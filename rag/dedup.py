@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 SHINGLE = 5
 MIN_WORDS = 8  # shorter lines and chunks are too small to call duplicates
@@ -34,7 +35,8 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def _similar_pairs(items: Sequence[tuple[object, str, frozenset[str]]], threshold: float):
+def _similar_pairs(items: Sequence[tuple[object, str, frozenset[str]]],
+                   threshold: float) -> Iterator[tuple[int, int, float]]:
     """Yield (i, j, jaccard) for items of different owners with Jaccard >= threshold."""
     from datasketch import MinHash, MinHashLSH
 
@@ -45,7 +47,7 @@ def _similar_pairs(items: Sequence[tuple[object, str, frozenset[str]]], threshol
     for i, mh in enumerate(hashes):
         lsh.insert(i, mh)
     for i, mh in enumerate(hashes):
-        for j in lsh.query(mh):
+        for j in cast(list[int], lsh.query(mh)):  # datasketch types keys as Hashable; ours are the ints inserted
             if j > i and items[i][0] != items[j][0]:
                 score = jaccard(items[i][2], items[j][2])
                 if score >= threshold:

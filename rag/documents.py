@@ -89,8 +89,9 @@ def _html(data: bytes, path: str) -> tuple[str, str | None]:
     extracted = trafilatura.bare_extraction(
         markup, include_comments=False, include_tables=True, favor_recall=True, with_metadata=True
     )
-    text = extracted.text if extracted is not None and extracted.text else None
-    title = extracted.title if extracted is not None else None
+    # typed Document | dict | None; a Document here (as_dict is False by default)
+    text = extracted.text if extracted is not None and extracted.text else None  # pyright: ignore[reportAttributeAccessIssue]
+    title = extracted.title if extracted is not None else None  # pyright: ignore[reportAttributeAccessIssue]
     tree = lxml_html.fromstring(markup) if markup.strip() else None
     if text is None and tree is not None:  # trafilatura declines tiny pages; keep their visible text
         for bad in tree.xpath("//script|//style|//noscript"):

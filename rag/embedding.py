@@ -42,7 +42,7 @@ class Embedder:
         raise NotImplementedError
 
     def embed(self, texts: Sequence[str], batch_size: int = 32,
-              progress: Callable[[int], None] | None = None) -> np.ndarray:
+              progress: Callable[[int], object] | None = None) -> np.ndarray:
         """Embed any number of texts in batches; ``progress(n)`` is called after each batch."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i in range(0, len(texts), batch_size):
@@ -89,15 +89,20 @@ class SentenceTransformerEmbedder(Embedder):
 
             model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
             get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            self.dim = int(get_dim())
-            self.max_tokens = int(model.max_seq_length)
+            self.dim = int(get_dim() or self.dim)  # both are Optional in sentence-transformers: keep the config's
+            self.max_tokens = int(model.max_seq_length or self.max_tokens)
             self._tokenizer = model.tokenizer
             self._model = model
 
-    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+    def _loaded(self):
+        """The model, loaded on first use."""
         self.warm_up()
-        vectors = self._model.encode(list(texts), batch_size=len(texts) or 1, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+        assert self._model is not None  # warm_up sets it or raises
+        return self._model
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._loaded().encode(list(texts), batch_size=len(texts) or 1, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:

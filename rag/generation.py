@@ -17,12 +17,16 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import env, prompts
 from .config import GENERATORS
 from .errors import ConfigError
 from .sentences import idf_overlap, split_sentences
 from .worker import Worker
+
+if TYPE_CHECKING:
+    from llama_cpp import LlamaState
 
 Passage = tuple[str, str]  # (title, text)
 
@@ -99,7 +103,7 @@ class LlamaGenerator(Generator):
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
         self.extra_bufts: bool | None = None  # chosen at load time (rag.probe)
         self._llm = None
-        self._states: dict[tuple[int, ...], object] = {}
+        self._states: dict[tuple[int, ...], LlamaState] = {}
         self._owner = Worker("rag-llama")
 
     def warm_up(self) -> None:
@@ -114,29 +118,33 @@ class LlamaGenerator(Generator):
 
         path = self.model_path or bundled_gguf()
         self.extra_bufts = choose_extra_bufts(path, self.threads)
-        self._llm = load_llama(path, self.extra_bufts, n_ctx=self.n_ctx, n_threads=self.threads,
-                               n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
-        self._eos = {self._llm.token_eos(), *self._llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
-        self._yes_no = _yes_no_ids(lambda text: self._llm.tokenize(text.encode(), add_bos=False, special=False))
+        self._llm = llm = load_llama(path, self.extra_bufts, n_ctx=self.n_ctx, n_threads=self.threads,
+                                     n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
+        self._eos = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
+        self._yes_no = _yes_no_ids(lambda text: llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def _loaded(self):
+        """The model, loaded on first use (on the owner thread)."""
+        self._load()
+        assert self._llm is not None  # _load sets it or raises
+        return self._llm
 
     def count_tokens(self, text: str) -> int:
         return self._owner.call(self._count_tokens, text)
 
     def _count_tokens(self, text: str) -> int:
-        self._load()
-        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+        return len(self._loaded().tokenize(text.encode(), add_bos=False, special=False))
 
     def prime(self, systems: Sequence[str]) -> None:
         self._owner.call(self._prime, list(systems))
 
     def _prime(self, systems: list[str]) -> None:
-        self._load()
         for system in systems:
             self._restore_prefix(*self._tokens(system, ""))
 
     def _tokens(self, system: str, user: str) -> tuple[list[int], int]:
         """The prompt's tokens, and how many of them are the fixed system part."""
-        tok = self._llm.tokenize
+        tok = self._loaded().tokenize
         head = tok(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n".encode(), add_bos=False,
                    special=True)
         body = tok(user.encode(), add_bos=False, special=False)
@@ -149,7 +157,7 @@ class LlamaGenerator(Generator):
 
     def _restore_prefix(self, tokens: list[int], fixed: int) -> None:
         """Put the cached state of ``tokens[:fixed]`` in place unless the context already starts with it."""
-        llm = self._llm
+        llm = self._loaded()
         prefix = tuple(tokens[:fixed])
         if llm.n_tokens >= fixed and tuple(llm._input_ids[:fixed]) == prefix:
             return
@@ -165,8 +173,7 @@ class LlamaGenerator(Generator):
         return self._owner.stream(lambda: self._complete(system, user, max_tokens))
 
     def _complete(self, system: str, user: str, max_tokens: int) -> Iterator[str]:
-        self._load()
-        llm = self._llm
+        llm = self._loaded()
         tokens, fixed = self._tokens(system, user)
         self._restore_prefix(tokens, fixed)
         budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
@@ -187,8 +194,7 @@ class LlamaGenerator(Generator):
         return self._owner.call(self._yes_probability, system, user)
 
     def _yes_probability(self, system: str, user: str) -> float:
-        self._load()
-        llm = self._llm
+        llm = self._loaded()
         tokens, fixed = self._tokens(system, user)
         self._restore_prefix(tokens, fixed)
         common = 0
@@ -270,7 +276,7 @@ class TransformersGenerator(Generator):
         env.offline()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        kwargs = {"local_files_only": True}
+        kwargs: dict[str, Any] = {"local_files_only": True}
         if self.gguf_file:
             import importlib.util
 
@@ -279,20 +285,29 @@ class TransformersGenerator(Generator):
             if missing:
                 raise ConfigError(f"reading a GGUF file with transformers needs {' and '.join(missing)}: "
                                   f'pip install ".[transformers]"')
-        self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), **kwargs)
-        self._model = AutoModelForCausalLM.from_pretrained(str(self.path), **kwargs).to(self.device).eval()
-        self._yes_no = _yes_no_ids(lambda text: self._tokenizer.encode(text, add_special_tokens=False))
+        self._tokenizer = tokenizer = AutoTokenizer.from_pretrained(str(self.path), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(self.path), **kwargs)
+        # transformers' annotations for the auto class bind the device string to `self` here
+        self._model = model.to(self.device).eval()  # pyright: ignore[reportArgumentType]
+        self._yes_no = _yes_no_ids(lambda text: tokenizer.encode(text, add_special_tokens=False))
+
+    def _loaded(self):
+        """(model, tokenizer), loaded on first use (on the owner thread)."""
+        self._load()
+        assert self._model is not None and self._tokenizer is not None  # _load sets both or raises
+        return self._model, self._tokenizer
 
     def _inputs(self, system: str, user: str):
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                   return_dict=True).to(self.device)
+        _, tokenizer = self._loaded()
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                             return_dict=True).to(self.device)
 
     def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
         return self._owner.stream(lambda: self._complete(system, user, max_tokens))
 
     def _complete(self, system: str, user: str, max_tokens: int) -> Iterator[str]:
-        self._load()
+        model, tokenizer = self._loaded()
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         stop = threading.Event()
@@ -302,10 +317,11 @@ class TransformersGenerator(Generator):
                 return stop.is_set()
 
         inputs = self._inputs(system, user)
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
-        thread = threading.Thread(target=self._model.generate, daemon=True, kwargs=dict(
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        # transformers' generate() asks `self` for a protocol its own auto-model type does not declare
+        thread = threading.Thread(target=model.generate, daemon=True, kwargs=dict(  # pyright: ignore[reportAttributeAccessIssue]
             **inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer,
-            stopping_criteria=StoppingCriteriaList([Stopped()]), pad_token_id=self._tokenizer.eos_token_id))
+            stopping_criteria=StoppingCriteriaList([Stopped()]), pad_token_id=tokenizer.eos_token_id))
         thread.start()
         try:
             yield from (piece for piece in streamer if piece)
@@ -317,11 +333,11 @@ class TransformersGenerator(Generator):
         return self._owner.call(self._yes_probability, system, user)
 
     def _yes_probability(self, system: str, user: str) -> float:
-        self._load()
+        model, _ = self._loaded()
         import torch
 
         with torch.no_grad():
-            logits = self._model(**self._inputs(system, user)).logits[0, -1]
+            logits = model(**self._inputs(system, user)).logits[0, -1]
             return _yes_share(logits, self._yes_no)
 
 

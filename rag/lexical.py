@@ -29,12 +29,14 @@ class BM25Index:
         if not len(self._ids) or k < 1:
             return []
         tokens = self._tokenizer.tokenize([query], return_as="ids", update_vocab=False, show_progress=False)
-        if not tokens or not tokens[0]:
+        # bm25s types tokenize()'s result as a union over every return_as; "ids" gives a list of lists
+        if not tokens or not tokens[0]:  # pyright: ignore[reportIndexIssue]
             return []
         mask = None
         if allowed is not None:
             mask = np.zeros(len(self._ids), dtype=np.float32)
             mask[[self._position[i] for i in allowed if i in self._position]] = 1.0
-        docs, scores = self._bm25.retrieve(tokens, k=min(k, len(self._ids)), show_progress=False,
-                                           weight_mask=mask)
+        # the same union for tokens; and weight_mask defaults to None but is annotated as an array
+        docs, scores = self._bm25.retrieve(tokens, k=min(k, len(self._ids)), show_progress=False,  # pyright: ignore[reportArgumentType]
+                                           weight_mask=mask)  # pyright: ignore[reportArgumentType]
         return [(int(self._ids[d]), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]

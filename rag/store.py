@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +74,13 @@ class ChunkRow:
     dup_group: int | None
 
 
+def _document_row(row: Sequence[Any]) -> DocumentRow:
+    """A ``documents`` row, columns in table order, with its JSON list of page offsets decoded."""
+    doc_id, title, source, sha256, mtime, size, text, pages, cleaner_version, added = row
+    return DocumentRow(doc_id, title, source, sha256, mtime, size, text, tuple(json.loads(pages)), cleaner_version,
+                       added)
+
+
 def write_database(path: Path, documents: Iterable[DocumentRow], chunks: Iterable[ChunkRow]) -> None:
     """Create a complete generation database at ``path`` (which must not exist)."""
     con = sqlite3.connect(path)
@@ -109,11 +117,11 @@ class ChunkDB:
             f"SELECT doc_id, title, source, sha256, mtime, size, {text}, pages, cleaner_version, added "
             "FROM documents ORDER BY doc_id"
         )
-        return [DocumentRow(*r[:7], tuple(json.loads(r[7])), *r[8:]) for r in rows]
+        return [_document_row(r) for r in rows]
 
     def document(self, doc_id: str) -> DocumentRow | None:
         row = self._con.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return DocumentRow(*row[:7], tuple(json.loads(row[7])), *row[8:]) if row else None
+        return _document_row(row) if row else None
 
     def chunks(self, ids: Sequence[int] | None = None) -> list[ChunkRow]:
         if ids is None:

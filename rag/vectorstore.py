@@ -112,10 +112,11 @@ class FaissStore:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)) if allowed is not None else None
+        # faiss's SWIG classes take their fields as keyword arguments, which its generated stubs do not declare
         if self.kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=self.nprobe, sel=selector)
+            params = faiss.SearchParametersIVF(nprobe=self.nprobe, sel=selector)  # pyright: ignore[reportCallIssue]
         else:
-            params = faiss.SearchParameters(sel=selector) if selector is not None else None
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None  # pyright: ignore[reportCallIssue]
         scores, ids = self._index.search(query, min(k, len(self)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 

@@ -161,5 +161,6 @@ def citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, .
 
 def with_markers(claim: Claim) -> str:
     """The claim's text with its markers before the final punctuation."""
-    body, punct = re.match(r"(.*?)([.!?]['\"\u2019\u201d)]*)?$", claim.text, re.DOTALL).groups()
+    match = re.match(r"(.*?)([.!?]['\"\u2019\u201d)]*)?$", claim.text, re.DOTALL)  # matches any text
+    body, punct = match.groups() if match else (claim.text, None)
     return body.rstrip() + " " + "".join(f"[{n}]" for n in claim.citations) + (punct or "")

@@ -115,6 +115,9 @@ class Worker:
         """Run ``make()`` on the worker; its items come through the returned ``Feed``."""
         if self.on_worker():
             return make()
+        return self._submit(make)
+
+    def _submit(self, make: Callable[[], Iterator[T]]) -> Feed[T]:
         job = _Job(make)
         self._ensure_thread()
         self._jobs.put(job)
@@ -128,7 +131,7 @@ class Worker:
         def once() -> Iterator[R]:
             yield fn(*args, **kwargs)
 
-        feed = self.stream(once)
+        feed = self._submit(once)
         try:
             return next(feed)
         finally:

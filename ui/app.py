@@ -119,7 +119,8 @@ def build_app(workspace: Workspace) -> gr.Blocks:
         # animated timer costs CPU that the model needs on a 2-core machine.
         asked = [send.click(respond, inputs, outputs, show_progress="hidden"),
                  box.submit(respond, inputs, outputs, show_progress="hidden")]
-        stop.click(None, cancels=asked)
+        # gradio documents `cancels` as a list of events but annotates it as a list of dicts
+        stop.click(None, cancels=asked)  # pyright: ignore[reportArgumentType]
         clear.click(lambda: ([], render.PANEL_HINT, []), None, [chat, sources, turns])
 
         def refreshed() -> tuple:

@@ -42,7 +42,7 @@ def answer_message(answer: Answer, turn: int) -> str:
     """The final answer for the chat: its ``[n]`` markers link to the same numbers in the sources panel;
     an abstention is styled apart and says why."""
     if answer.abstained:
-        why = ABSTAIN_REASONS.get(answer.reason or "", "")
+        why = ABSTAIN_REASONS.get(answer.reason, "") if answer.reason else ""
         return (f"<span class='abstain-msg'>{md_literal(answer.text)}</span> "
                 f"<span class='abstain-why'>{md_literal(why)} The closest passages are under Sources.</span>")
     cited = {c.n for c in answer.citations}

@@ -41,7 +41,8 @@ def create_app(workspace: Workspace, key: str | None = None) -> FastAPI:
     blocks = build_app(workspace).queue(default_concurrency_limit=1)
     app = gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
     chat = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
-    chat.add_middleware(CancelRace)
+    # starlette types Mount.app as any ASGI app; the one gradio mounts is its App, a FastAPI
+    chat.add_middleware(CancelRace)  # pyright: ignore[reportAttributeAccessIssue]
     return app
 
 
