@@ -1,4 +1,7 @@
-"""Shared fixtures: a tiny deterministic embedder for fast unit tests, and the real model's index."""
+"""Shared fixtures: a tiny deterministic embedder for fast unit tests, and the real model's index.
+
+The fakes themselves (``FakeEmbedder``, ``ScriptedGenerator``, ``tiny_workspace``) live in ``rag.testing``;
+test modules import them from there."""
 
 from __future__ import annotations
 
@@ -10,12 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from rag_eval.processes import free_port, stop
+from rag_eval.processes import free_port
 
 from rag import Index, Settings
-from rag.testing import FakeEmbedder, ScriptedGenerator
-
-__all__ = ["FakeEmbedder", "ScriptedGenerator", "free_port", "stop"]  # shared with the test modules
+from rag.testing import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

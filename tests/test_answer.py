@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from rag import AnswerSettings, Assistant, ConfigError, ExtractiveGenerator, prompts
 from rag.cli import main
 from rag.sentences import split_sentences
-
-from .conftest import ScriptedGenerator
+from rag.testing import ScriptedGenerator
 
 
 def passage(user: str, n: int) -> str:

@@ -18,8 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from rag_eval.processes import free_port, stop
 
-from .conftest import CORPUS, ROOT, free_port, stop
+from .conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rag_eval.processes import free_port
 
 import rag
 
-from .conftest import CORPUS, ROOT, free_port
+from .conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.integration
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}

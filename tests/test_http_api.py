@@ -16,14 +16,16 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from rag_eval.processes import free_port, stop
 
 from rag import AnswerSettings, ConfigError, Index, ModelError
 from rag.access import check_bind, is_loopback, load_key, presented_key
 from rag.cli import main
 from rag.http_api import create_api
+from rag.testing import ScriptedGenerator, tiny_workspace
 from rag.workspace import Workspace
 
-from .conftest import CORPUS, ScriptedGenerator, free_port, serving, stop
+from .conftest import CORPUS, serving
 
 QUESTION = "Which fighter jet project was involved in the South Korean leak case?"
 
@@ -82,7 +84,8 @@ def test_bad_search_requests_get_one_line_4xx_errors(client, body, status, kind,
     assert response.json()["error"].startswith(message) and "\n" not in response.json()["error"]
 
 
-def test_malformed_and_oversized_bodies_are_refused_before_any_work(client):
+def test_malformed_and_oversized_bodies_are_refused_before_any_work():
+    client = TestClient(create_api(tiny_workspace()))  # refused before any work: no real index needed
     bad = client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 422 and "not valid JSON" in bad.json()["error"]
     big = client.post("/v1/search", json={"query": "x" * 70_000})

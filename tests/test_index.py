@@ -11,8 +11,9 @@ import pytest
 
 from rag import Index, IndexBusyError, IndexIncompatibleError, IndexNotFoundError, Retriever, Settings
 from rag.index import FORMAT_VERSION
+from rag.testing import FakeEmbedder
 
-from .conftest import CORPUS, FakeEmbedder
+from .conftest import CORPUS
 
 
 def chunk_ids_by_doc(index: Index) -> dict[str, list[int]]:

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from .conftest import free_port
+from rag_eval.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from rag_eval.processes import free_port, stop
 
 from rag import AnswerSettings, Citation, Hit, Workspace
 from rag.answer import Answer
 from rag.config import REASONS
 
-from .conftest import CORPUS, free_port, serving, stop
+from .conftest import CORPUS, serving
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
