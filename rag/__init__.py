@@ -3,10 +3,14 @@
 Importing this package loads no model; models load on first use, once per process.
 
     >>> import rag
-    >>> index = rag.Index("index")                    # doctest: +SKIP
-    >>> index.sync(["corpus"])                        # doctest: +SKIP
-    >>> for hit in rag.Retriever(index).search("Who may join Pillar 2?", k=3):  # doctest: +SKIP
-    ...     print(hit.doc_id, hit.start, hit.end, hit.text[:80])
+    >>> from rag.testing import FakeEmbedder, tiny_documents
+    >>> docs = tiny_documents()                       # a folder with two short .txt files
+    >>> index = rag.Index(docs.parent / "index", embedder=FakeEmbedder())  # no embedder: the bundled model
+    >>> index.sync([docs]).added
+    ['harbour.txt', 'pillar.txt']
+    >>> for hit in rag.Retriever(index).search("Who may join Pillar 2?", k=1):
+    ...     print(hit.doc_id, hit.start, hit.end, hit.title)
+    pillar.txt 0 152 Pillar 2 notes
 """
 
 from collections.abc import Iterable
@@ -45,8 +49,11 @@ from .workspace import UploadResult, Workspace
 def open_index(path: str | Path | None = None, settings: Settings | None = None) -> Index:
     """Open an existing index (raises ``IndexNotFoundError`` with the command to build one).
 
-    >>> index = rag.open_index("index")           # doctest: +SKIP
-    >>> [d["doc_id"] for d in index.documents()]  # doctest: +SKIP
+    >>> import rag
+    >>> from rag.testing import tiny_workspace
+    >>> index = rag.open_index(tiny_workspace().index.path)
+    >>> [d["doc_id"] for d in index.documents()]
+    ['harbour.txt', 'pillar.txt']
     """
     index = Index(path, settings)
     index.snapshot()
@@ -60,7 +67,7 @@ def build_index(paths: Iterable[str | Path], path: str | Path | None = None,
     Files that cannot be read are skipped (``index.sync`` reports them); raises ``DocumentError``
     when nothing at all could be indexed.
 
-    >>> index = rag.build_index(["corpus"], "index")   # doctest: +SKIP
+    >>> index = rag.build_index(["corpus"], "index")   # embeds with the bundled model  # doctest: +SKIP
     >>> index.status()["documents"]                    # doctest: +SKIP
     5
     """
@@ -76,8 +83,11 @@ def build_index(paths: Iterable[str | Path], path: str | Path | None = None,
 def search(query: str, k: int = 5, mode: str = "hybrid", index: str | Path | Index | None = None) -> list[Hit]:
     """One-call search of an index folder (default ``$RAG_INDEX`` or ``./index``).
 
-    >>> for hit in rag.search("Who may join Pillar 2?", k=3, index="index"):  # doctest: +SKIP
-    ...     print(hit.rank, hit.doc_id, hit.start, hit.end, hit.score)
+    >>> import rag
+    >>> from rag.testing import tiny_workspace
+    >>> for hit in rag.search("When does the ferry leave?", k=1, index=tiny_workspace().index):
+    ...     print(hit.rank, hit.doc_id, hit.start, hit.end)
+    1 harbour.txt 0 111
     """
     target = index if isinstance(index, Index) else Index(index)
     return Retriever(target).search(query, k=k, mode=mode)

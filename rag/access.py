@@ -36,7 +36,10 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Await
 def load_key(key_file: Path | str | None = None) -> str | None:
     """The API key from ``key_file`` if given, else ``$RAG_API_KEY``; ``None`` when neither is set.
 
-    >>> load_key()  # doctest: +SKIP
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = (Path(folder) / "key").write_text("a-long-random-string")
+    ...     load_key(Path(folder) / "key")
     'a-long-random-string'
     """
     if key_file is not None:

@@ -1,10 +1,20 @@
 """Grounded answers: retrieve, generate with [n] citations, verify every sentence, or abstain.
 
-    >>> assistant = rag.Assistant(rag.Index("index"))          # doctest: +SKIP
-    >>> answer = assistant.ask("Which countries could join Pillar 2?")   # doctest: +SKIP
-    >>> stream = assistant.stream("And Canada?", history=[(answer.question, answer.text)])  # doctest: +SKIP
-    >>> for piece in stream: print(piece, end="")              # doctest: +SKIP
-    >>> stream.answer.citations                                # doctest: +SKIP
+    >>> import rag
+    >>> from rag.testing import ScriptedGenerator, tiny_workspace
+    >>> index = tiny_workspace().index            # two short documents; rag.Index("index") for yours
+    >>> model = ScriptedGenerator(["Japan may join Pillar 2 [1].",  # a stand-in for the language model:
+    ...                            "Could Canada join Pillar 2?",   # it rewrites the follow-up below,
+    ...                            "Canada is in talks [1]."])      # then answers it
+    >>> assistant = rag.Assistant(index, generator=model)
+    >>> answer = assistant.ask("Which countries could join Pillar 2?")
+    >>> answer.text, [(c.n, c.doc_id) for c in answer.citations]
+    ('Japan may join Pillar 2 [1].', [(1, 'pillar.txt')])
+    >>> stream = assistant.stream("And Canada?", history=[(answer.question, answer.text)])
+    >>> for piece in stream: print(piece, end="")   # as the model writes it
+    Canada is in talks [1].
+    >>> stream.answer.standalone, stream.answer.citations[0].quote
+    ('Could Canada join Pillar 2?', 'Canada and New Zealand are also in talks.')
 
 The pipeline: a follow-up is rewritten into a standalone question; the retriever finds passages;
 if even the best is a weak match, we abstain without asking the model; otherwise the model
@@ -162,17 +172,22 @@ class Assistant:
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer ``question`` (``history``: earlier (question, answer) pairs of the conversation).
 
-        >>> answer = rag.Assistant(rag.Index("index")).ask("Who may join Pillar 2?")  # doctest: +SKIP
-        >>> answer.text, [(c.n, c.doc_id, c.quote) for c in answer.citations]        # doctest: +SKIP
+        >>> from rag.testing import tiny_workspace
+        >>> answer = tiny_workspace().assistant.ask("When does the ferry leave?")  # the extractive generator
+        >>> answer.abstained, [(c.n, c.doc_id, c.quote[:40]) for c in answer.citations]
+        (False, [(1, 'harbour.txt', 'The ferry to Somes Island leaves at 7:45')])
         """
         return self.stream(question, history).result()
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> AnswerStream:
         """Like ``ask``, but the text can be read as it is generated.
 
-        >>> stream = assistant.stream("And Canada?", history=[("Who may join?", "Japan may [1].")])  # doctest: +SKIP
-        >>> for piece in stream: print(piece, end="")   # doctest: +SKIP
-        >>> stream.answer.citations                      # doctest: +SKIP
+        >>> from rag.testing import tiny_workspace
+        >>> assistant = tiny_workspace().assistant
+        >>> stream = assistant.stream("And the fare?", history=[("When does the ferry leave?", "At 7:45 [1].")])
+        >>> pieces = list(stream)                        # the text, as it is written
+        >>> stream.answer.standalone, [c.doc_id for c in stream.answer.citations]
+        ('When does the ferry leave? And the fare?', ['harbour.txt'])
         """
         question = (question or "").strip()
         if not question:

@@ -6,9 +6,12 @@ kernel that crashes on this CPU kills the child, not the doctor, and becomes one
 ``RAG_LLAMA_EXTRA_BUFTS`` setting to try. Importing this module is cheap; each check imports what
 it needs.
 
-    >>> from rag.doctor import run_checks
-    >>> checks = run_checks("index")                  # doctest: +SKIP
+    >>> from rag.doctor import check_index, run_checks
+    >>> checks = run_checks("index")                  # decodes with the real model  # doctest: +SKIP
     >>> [c.line() for c in checks if c.ok is False]   # doctest: +SKIP
+    []
+    >>> check_index(Path("no-such-index")).line()     # each check is a function of its own
+    '- index: no index at no-such-index/ yet — build one: `rag index corpus --index no-such-index`'
 """
 
 from __future__ import annotations

@@ -27,9 +27,12 @@ __all__ = ["FORMAT_VERSION", "Index", "IndexReport", "Progress", "Snapshot"]
 class Index:
     """An index on disk. Constructing one is cheap; nothing is read or loaded until needed.
 
-    >>> index = Index("index")                       # doctest: +SKIP
-    >>> report = index.sync(["corpus"])              # mirror a folder: add, update, remove
-    >>> index.status()["chunks"]                     # doctest: +SKIP
+    >>> from rag.testing import FakeEmbedder, tiny_documents
+    >>> docs = tiny_documents()                      # a folder with two short .txt files
+    >>> index = Index(docs.parent / "index", embedder=FakeEmbedder())  # no embedder: the bundled model
+    >>> report = index.sync([docs])                  # mirror a folder: add, update, remove
+    >>> index.status()["documents"], index.status()["chunks"]
+    (2, 2)
     """
 
     def __init__(self, path: Path | str | None = None, settings: Settings | None = None,
@@ -87,7 +90,10 @@ class Index:
     def documents(self) -> list[dict[str, Any]]:
         """Indexed documents with title, source, chunk count, size and when they were indexed.
 
-        >>> [(d["doc_id"], d["title"], d["chunks"]) for d in index.documents()]  # doctest: +SKIP
+        >>> from rag.testing import tiny_workspace
+        >>> index = tiny_workspace().index
+        >>> [(d["doc_id"], d["title"], d["chunks"]) for d in index.documents()]
+        [('harbour.txt', 'Harbour notes', 1), ('pillar.txt', 'Pillar 2 notes', 1)]
         """
         snap = self.snapshot()
         counts = snap.db.counts()
@@ -121,8 +127,13 @@ class Index:
         New files are added, changed ones re-indexed, files no longer present removed. A file that
         cannot be read is reported in ``problems`` and, if it was indexed before, kept as it was.
 
-        >>> report = rag.Index("index").sync(["corpus"])  # doctest: +SKIP
-        >>> report.added, report.embedded, report.problems  # doctest: +SKIP
+        >>> from rag.testing import tiny_workspace
+        >>> index = tiny_workspace().index               # built by syncing its documents folder
+        >>> docs = index.path.parent / "documents"
+        >>> (docs / "pillar.txt").unlink()
+        >>> report = index.sync([docs])
+        >>> report.removed, report.unchanged, report.embedded, report.problems
+        (['pillar.txt'], ['harbour.txt'], 0, [])
         """
         paths = list(paths)
         files, problems = find_files(paths)
@@ -136,8 +147,13 @@ class Index:
     def add(self, paths: Iterable[Path | str], progress: Progress | None = None) -> IndexReport:
         """Add or update the files under ``paths``; keep every other indexed document.
 
-        >>> report = index.add(["new/report.pdf"])       # doctest: +SKIP
-        >>> report.added, report.problems                # doctest: +SKIP
+        >>> from rag.testing import tiny_workspace
+        >>> index = tiny_workspace().index
+        >>> note = index.path.parent / "tides.txt"
+        >>> _ = note.write_text("High tide is at 6:10 today.")
+        >>> report = index.add([note])
+        >>> report.added, report.problems, [d["doc_id"] for d in index.documents()]
+        (['tides.txt'], [], ['harbour.txt', 'pillar.txt', 'tides.txt'])
         """
         files, problems = find_files(paths)
         with self._ingest(progress) as ingest:
@@ -146,8 +162,10 @@ class Index:
     def remove(self, doc_ids: Iterable[str], progress: Progress | None = None) -> IndexReport:
         """Remove documents by id (ids as in ``documents()``; an unknown id is named in ``problems``).
 
-        >>> index.remove(["report.pdf"]).removed         # doctest: +SKIP
-        ['report.pdf']
+        >>> from rag.testing import tiny_workspace
+        >>> report = tiny_workspace().index.remove(["pillar.txt", "nothing.txt"])
+        >>> report.removed, report.problems
+        (['pillar.txt'], ['nothing.txt: not in the index'])
         """
         with self._ingest(progress) as ingest:
             return ingest.delete(doc_ids)

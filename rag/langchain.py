@@ -1,9 +1,11 @@
 """Our retriever as a LangChain ``BaseRetriever`` (``pip install ".[langchain]"``).
 
-    >>> from rag.langchain import RagRetriever                    # doctest: +SKIP
-    >>> retriever = RagRetriever(retriever="index", k=3)           # an index folder, Index or Retriever
-    >>> docs = retriever.invoke("Which countries could join Pillar 2?")  # doctest: +SKIP
-    >>> docs[0].metadata["doc_id"], docs[0].metadata["start"], docs[0].metadata["end"]  # doctest: +SKIP
+    >>> from rag.langchain import RagRetriever
+    >>> from rag.testing import tiny_workspace
+    >>> retriever = RagRetriever(retriever=tiny_workspace().index, k=3)  # an index folder, Index or Retriever
+    >>> docs = retriever.invoke("Which countries could join Pillar 2?")
+    >>> docs[0].metadata["doc_id"], docs[0].metadata["start"], docs[0].metadata["end"]
+    ('pillar.txt', 0, 152)
 
 Each ``Document`` is one passage: ``page_content`` is its text, ``metadata`` holds ``doc_id``,
 ``title``, ``start``/``end`` (character span in the document), ``score``, ``rank``, ``chunk_id``,

@@ -65,8 +65,10 @@ class Retriever:
         Raises ``ConfigError`` for a blank query, ``k`` outside 1..100 or an unknown mode, and
         ``DocumentNotFoundError`` for an unknown document id.
 
-        >>> hits = rag.Retriever(rag.Index("index")).search("Who may join?", k=3, mode="bm25")  # doctest: +SKIP
-        >>> hits[0].doc_id, hits[0].start, hits[0].end, hits[0].text                            # doctest: +SKIP
+        >>> from rag.testing import tiny_workspace
+        >>> hits = Retriever(tiny_workspace().index).search("Who may join?", k=3, mode="bm25")
+        >>> hits[0].doc_id, hits[0].start, hits[0].end, hits[0].title
+        ('pillar.txt', 0, 152, 'Pillar 2 notes')
         """
         query = (query or "").strip()
         if not query:

@@ -14,18 +14,25 @@ and the ``check_*`` conformance functions to test your own ``Embedder`` or ``Gen
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import re
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .embedding import Embedder
 from .generation import Generator
 
-__all__ = ["FakeEmbedder", "ScriptedGenerator", "check_embedder", "check_generator", "tiny_workspace"]
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = ["FakeEmbedder", "ScriptedGenerator", "check_embedder", "check_generator", "tiny_documents",
+           "tiny_workspace"]
 
 TINY_DOCUMENTS = {
     "harbour.txt": "Harbour notes\n\nThe ferry to Somes Island leaves at 7:45 every morning and costs 12 dollars. "
@@ -111,18 +118,31 @@ def check_generator(generator: Generator) -> None:
     assert p is None or 0.0 <= p <= 1.0, p
 
 
-def tiny_workspace(folder: str | Path | None = None):
-    """A ``Workspace`` over two small documents, built with ``FakeEmbedder`` and the extractive generator
-    (no model at all) in ``folder`` (default: a new temporary folder)."""
+def tiny_documents(folder: str | Path | None = None) -> Path:
+    """Write the two small documents (``harbour.txt``, ``pillar.txt``) to ``folder``/documents and return
+    that folder (default ``folder``: a new temporary one, removed when the process exits).
+
+    >>> sorted(p.name for p in tiny_documents().iterdir())
+    ['harbour.txt', 'pillar.txt']
+    """
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="rag-tiny-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    docs = Path(folder) / "documents"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in TINY_DOCUMENTS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    return docs
+
+
+def tiny_workspace(folder: str | Path | None = None) -> Workspace:
+    """A ``Workspace`` over the two ``tiny_documents``, built with ``FakeEmbedder`` and the extractive
+    generator (no model at all) in ``folder`` (default: a new temporary one, removed when the process exits)."""
     from .config import AnswerSettings, Settings
     from .index import Index
     from .workspace import Workspace
 
-    base = Path(folder or tempfile.mkdtemp(prefix="rag-tiny-"))
-    docs = base / "documents"
-    docs.mkdir(parents=True, exist_ok=True)
-    for name, text in TINY_DOCUMENTS.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    index = Index(base / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
+    docs = tiny_documents(folder)
+    index = Index(docs.parent / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
     index.sync([docs])
     return Workspace(index, AnswerSettings(generator="extractive", min_dense_score=0.0))
