@@ -1,6 +1,9 @@
 # Two entry points (see README): `make run` and `make test`. Both create or reuse .venv/ and
 # install what a fresh Python 3.11 machine needs. torch comes first, pinned to the CPU build:
 # unpinned, pip would pull a multi-GB CUDA build.
+# For development, `make check` is the edit loop: lint, types, and the unit tests with the >>> examples
+# in rag/, in under a minute. It leaves out the tests marked integration, browser or slow (markers:
+# pyproject.toml); `make test` runs those too.
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -11,7 +14,10 @@ TORCH  := torch==2.13.0
 # 5 minutes on 2 cores) and reuses its wheel cache afterwards. Use every core for that build.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test lint clean-index
+LINT   := rag ui tests eval examples conftest.py
+UNIT   := not integration and not browser and not slow
+
+.PHONY: install run check test lint typecheck clean-index
 
 # The set-up ends with a real decode of the answer model in a child process: a llama.cpp build that
 # crashes on this CPU fails it with one line and the fix, and the stamp is only touched once that passes.
@@ -33,9 +39,17 @@ run: install
 	$(BIN)/rag index corpus
 	$(BIN)/rag serve
 
-test: install
-	$(BIN)/ruff check rag ui tests eval examples
+# The edit loop (under a minute on 2 cores): no real model, no browser, no server in a subprocess.
+check: lint typecheck
+	$(BIN)/python -m pytest -q -m "$(UNIT)"
+
+# Everything, as CI runs it (.ci/run): also the real models, Chromium and the fuzzer (about 8 minutes).
+test: lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check rag ui tests eval examples
+	$(BIN)/ruff check $(LINT)
+
+# basedpyright in basic mode over rag, ui and eval (pyproject.toml); errors fail, warnings are not shown.
+typecheck: install
+	$(BIN)/basedpyright --level error

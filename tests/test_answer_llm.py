@@ -1,6 +1,6 @@
 """The real answer model (Qwen2.5-Coder-1.5B-Instruct, llama.cpp) on the bundled corpus.
 
-Slow-ish (the model loads once, about 2 s; each answer takes seconds), so marked ``integration``.
+The model loads once (about 2 s) and each answer takes seconds, so marked ``slow`` and ``integration``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rag.models import BUNDLED_GGUF_SHA256, bundled_gguf, verify_file
 
 from .conftest import CORPUS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # (question, a fact the answer must hold (alternatives with |), documents that hold the evidence)
 ANSWERABLE = [

@@ -22,7 +22,7 @@ from rag_eval.processes import free_port, stop
 
 from .conftest import CORPUS, ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.browser, pytest.mark.integration]  # tests using `server` (the real model) are slow too
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "build" / "screenshots"
@@ -105,6 +105,7 @@ def wait_streaming(page) -> None:
                            timeout=180_000)
 
 
+@pytest.mark.slow
 def test_ask_a_question_and_see_a_cited_answer_with_a_highlighted_source(server, browser):
     from playwright.sync_api import expect
 
@@ -133,6 +134,7 @@ def test_ask_a_question_and_see_a_cited_answer_with_a_highlighted_source(server,
     document.screenshot(path=str(SHOTS / "document.png"))
 
 
+@pytest.mark.slow
 def test_two_tabs_asking_at_once_are_queued_and_keep_their_own_conversations(server, browser):
     url, _ = server
     first, second = open_chat(browser, url), open_chat(browser, url)
@@ -150,6 +152,7 @@ def test_two_tabs_asking_at_once_are_queued_and_keep_their_own_conversations(ser
     second.screenshot(path=str(SHOTS / "abstention.png"))
 
 
+@pytest.mark.slow
 def test_a_document_with_script_and_onerror_renders_as_text(server, browser):
     url, _ = server
     page = open_chat(browser, url)
@@ -162,6 +165,7 @@ def test_a_document_with_script_and_onerror_renders_as_text(server, browser):
     assert page.locator(".source img").count() == 0
 
 
+@pytest.mark.slow
 def test_upload_a_file_then_ask_about_it(server, browser, tmp_path):
     url, _ = server
     note = tmp_path / "harbour notes.txt"
@@ -208,6 +212,7 @@ def test_behind_an_api_key_the_browser_asks_once_and_the_chat_works(real_index, 
         context.close()
 
 
+@pytest.mark.slow
 def test_closing_tabs_mid_answer_and_while_queued_never_freezes_the_chat(server, browser):
     """A closed tab used to leave the model's lock held by a dead request: every later ask hung."""
     url, _ = server
@@ -224,6 +229,7 @@ def test_closing_tabs_mid_answer_and_while_queued_never_freezes_the_chat(server,
     page.close()
 
 
+@pytest.mark.slow
 def test_stop_pressed_at_random_moments_then_an_answer_still_comes(server, browser):
     url, _ = server
     rng = random.Random(11)
@@ -242,6 +248,7 @@ def test_stop_pressed_at_random_moments_then_an_answer_still_comes(server, brows
     page.close()
 
 
+@pytest.mark.slow
 def test_the_server_log_has_no_ignored_exceptions(server):
     """Run after the tests above: closed tabs and stops leave no trace of a lock released on the wrong thread."""
     _, base = server

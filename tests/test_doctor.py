@@ -193,6 +193,7 @@ def test_importing_the_doctor_loads_no_model():
 # ------------------------------------------------------------------ the real thing
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_the_real_first_decode_in_a_child_exits_0():
     result = rag.probe.run_probe(rag.bundled_gguf(), extra_bufts=False, threads=2)
     assert result.ok, result.message
@@ -203,6 +204,7 @@ def test_the_real_first_decode_in_a_child_exits_0():
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_doctor_json_on_a_real_index_passes(real_index, probe_cache: Path):
     result = run("doctor", "--index", str(real_index.path), "--json")
     report = json.loads(result.stdout)

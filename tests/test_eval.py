@@ -96,6 +96,7 @@ def test_retrieval_metrics_from_first_relevant_ranks():
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_rag_eval_with_the_extractive_generator_meets_the_retrieval_floors(real_index, tmp_path):
     out = tmp_path / "run"
     done = subprocess.run([RAG, "eval", "--generator", "extractive", "--index", str(real_index.path),

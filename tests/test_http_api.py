@@ -285,6 +285,7 @@ def test_rag_api_serves_the_api_alone(real_index, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_the_real_model_streams_a_cited_answer_over_http(real_index):
     """The one test with the bundled llama.cpp model: a streamed /v1/ask end to end."""
     workspace = Workspace(real_index, AnswerSettings(generator="llama"))

@@ -23,7 +23,7 @@ from rag import AnswerSettings, Index, Workspace
 
 from .conftest import CORPUS, serving
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a fuzzer
 
 OPERATIONS = [("/v1/search", "POST"), ("/v1/ask", "POST"), ("/v1/documents", "GET"), ("/v1/documents", "POST"),
               ("/v1/documents/{doc_id}", "DELETE"), ("/health", "GET")]

@@ -158,6 +158,7 @@ def test_a_write_opens_the_embedding_cache_once(tmp_path, corpus_copy, monkeypat
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_killed_rag_index_leaves_previous_index_usable(tmp_path, sig):
     """Run the real CLI on a larger corpus, interrupt it while it embeds, then use the old index."""

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from rag_eval.processes import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # the real answer model
 
 QUESTION = "Which countries could join AUKUS Pillar 2?"
 WAIT_S = 180  # generous on a loaded 2-core machine; a hang never ends
