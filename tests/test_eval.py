@@ -96,7 +96,6 @@ def test_retrieval_metrics_from_first_relevant_ranks():
 
 
 @pytest.mark.integration
-@pytest.mark.slow
 def test_rag_eval_with_the_extractive_generator_meets_the_retrieval_floors(real_index, tmp_path):
     out = tmp_path / "run"
     done = subprocess.run([RAG, "eval", "--generator", "extractive", "--index", str(real_index.path),
