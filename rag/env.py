@@ -9,13 +9,10 @@
 | ``RAG_LLAMA_EXTRA_BUFTS`` | llama.cpp's extra buffer types: ``auto``, ``on``, ``off`` | ``auto`` |
 | ``RAG_SQUAD`` | the SQuAD v1.1 dev file of ``rag bench squad`` | the fetched copy in the cache |
 
-    >>> import os
-    >>> os.environ["RAG_INDEX"] = "/tmp/my-index"
-    >>> index_dir()
-    PosixPath('/tmp/my-index')
-    >>> del os.environ["RAG_INDEX"]
-    >>> index_dir()
-    PosixPath('index')
+    >>> get("RAG_NOT_SET_ANYWHERE", "the default")
+    'the default'
+    >>> EXTRA_BUFTS
+    'RAG_LLAMA_EXTRA_BUFTS'
 """
 
 from __future__ import annotations

@@ -176,7 +176,9 @@ def test_killed_rag_index_leaves_previous_index_usable(tmp_path, sig):
         (big / f"doc{i:03d}.txt").write_text(". ".join(sentences[(i + j) % len(sentences)] + f" {i}-{j}"
                                                        for j in range(40)))
     proc = subprocess.Popen([*rag, "index", str(big), "--index", str(idx)], env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            # a shell's background job ignores SIGINT, and its children inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     line, deadline = "", time.time() + 120
     while "Embedding" not in line and time.time() < deadline:
         line = proc.stderr.readline()
