@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from rag_eval.processes import free_port, stop
+from rag_eval.processes import free_port, stop, wait_until_up
 
 from .conftest import CORPUS, ROOT
 
@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]  # tests using `serv
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "build" / "screenshots"
+SERVERS: dict[str, subprocess.Popen] = {}  # url -> the rag serve process, for the SIGTERM test
 PLANTED = ("Zebra festival notice\n\nThe AUKUS zebra festival takes place in Canberra every March. "
            "<script>window.__pwned = 1</script> <img src=x onerror=\"window.__pwned = 2\"> "
            "Its mascot is a zebra called Stripes.\n")
@@ -49,17 +50,12 @@ def server(tmp_path_factory):
                              "--uploads", str(base / "uploads"), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    if proc.poll() is not None:
-        pytest.fail(f"rag serve exited: {(base / 'server.log').read_text()}")
+    if not wait_until_up(proc, url):
+        pytest.fail(f"rag serve did not start: {(base / 'server.log').read_text()}")
+    SERVERS[url] = proc
     yield url, base
-    stop(proc)
+    if proc.poll() is None:
+        stop(proc)
     log.close()
 
 
@@ -255,3 +251,20 @@ def test_the_server_log_has_no_ignored_exceptions(server):
     text = (base / "server.log").read_text()
     for bad in ("Exception ignored", "cannot release", "Traceback"):
         assert bad not in text, text
+
+
+def test_sigterm_stops_rag_serve_mid_answer(server, browser):
+    """Last, since it ends the module's server: a service manager's SIGTERM while a tab is being answered."""
+    url, _ = server
+    page = open_chat(browser, url)
+    submit(page, "Which countries could join AUKUS Pillar 2?")
+    wait_streaming(page)
+    proc = SERVERS[url]
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("rag serve ignored SIGTERM for 60 s")
+    assert time.monotonic() - started < 30
+    page.close()

@@ -6,12 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from rag_eval.processes import free_port
+from rag_eval.processes import free_port, wait_until_up
 
 import rag
 
@@ -49,14 +48,9 @@ def test_starlette_example_app_searches_over_http(index_dir: Path):
                             env=ENV)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                page = httpx.get(url + "/", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        assert proc.poll() is None and "<form action=\"/search\">" in page.text
+        assert wait_until_up(proc, url + "/", timeout=120)
+        page = httpx.get(url + "/", timeout=10)
+        assert "<form action=\"/search\">" in page.text
         found = httpx.get(url + "/search", params={"q": "Japan military technology transfer", "k": 2}, timeout=30)
         assert found.status_code == 200
         hits = found.json()["hits"]

@@ -9,14 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from rag_eval.processes import free_port, stop
+from rag_eval.processes import free_port, stop, wait_until_up
 
 from rag import AnswerSettings, ConfigError, Index, ModelError
 from rag.access import check_bind, is_loopback, load_key, presented_key
@@ -267,13 +266,7 @@ def test_rag_api_serves_the_api_alone(real_index, tmp_path):
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
+        wait_until_up(proc, url + "/health", timeout=120)
         found = httpx.post(url + "/v1/search", json={"query": QUESTION, "k": 2},
                            headers={"Authorization": "Bearer s3cret"}, timeout=30)
         assert found.status_code == 200 and len(found.json()["hits"]) == 2

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rag_eval.processes import free_port
+from rag_eval.processes import free_port, wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # the real answer model
 
@@ -38,14 +38,7 @@ def api(real_index, tmp_path_factory):
     proc = subprocess.Popen([str(rag), "api", "--index", str(base / "index"), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    if proc.poll() is not None:
+    if not wait_until_up(proc, url + "/health"):
         pytest.fail(f"rag api exited: {(base / 'server.log').read_text()}")
     yield url, proc, base / "server.log"
     if proc.poll() is None:
