@@ -22,6 +22,7 @@ from .config import MODES, AnswerSettings, ServerSettings, Settings
 from .documents import Document, find_files, load_document
 from .embedding import Embedder, SentenceTransformerEmbedder, get_embedder
 from .errors import (
+    BusyError,
     ConfigError,
     DocumentError,
     DocumentNotFoundError,
@@ -30,6 +31,7 @@ from .errors import (
     IndexNotFoundError,
     ModelError,
     RagError,
+    WaitTimeoutError,
 )
 from .generation import (
     GENERATORS,
@@ -101,6 +103,7 @@ __all__ = [
     "AnswerSettings",
     "AnswerStream",
     "Assistant",
+    "BusyError",
     "Chunker",
     "Citation",
     "Claim",
@@ -129,6 +132,7 @@ __all__ = [
     "TransformersGenerator",
     "UploadResult",
     "VectorStore",
+    "WaitTimeoutError",
     "Workspace",
     "build_index",
     "bundled_gguf",

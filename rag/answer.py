@@ -160,6 +160,10 @@ class Assistant:
         (``with assistant.exclusive(): index.add(...)``) so no answer mixes two index states."""
         return self._worker.busy()
 
+    def waiting(self) -> int:
+        """Questions waiting for the worker (not counting the one it answers)."""
+        return self._worker.pending()
+
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with some settings changed (``k=3``, ``mode="dense"``...) that shares this one's
         index, retriever, worker (so one answer runs at a time across all of them) and, when the

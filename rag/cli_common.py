@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .access import KEY_ENV, load_key
-from .config import GENERATORS, AnswerSettings, ServerSettings, default_index_dir
+from .config import GENERATORS, MAX_WAITING, WAIT_TIMEOUT_S, AnswerSettings, ServerSettings, default_index_dir
 from .errors import IndexNotFoundError, RagError
 from .index import Index
 
@@ -79,6 +79,15 @@ def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
                          help="Where uploaded documents are stored (default: uploads/ beside the index folder)."),
             click.option("--max-upload-mb", type=click.FloatRange(0.001, 10_000), default=20, show_default=True,
                          help="Largest upload accepted."),
+            click.option("--max-waiting", type=click.IntRange(1, 1000), default=MAX_WAITING, show_default=True,
+                         help="Questions that may wait for the model; more are refused at once (HTTP 429 with "
+                         "Retry-After, 'the assistant is busy' in the chat)."),
+            click.option("--wait-timeout", "wait_timeout_s", type=click.FloatRange(1, 3600), default=WAIT_TIMEOUT_S,
+                         show_default=True, help="Seconds a question may wait for the ones before it."),
+            click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+                         help="Also answer to this Host name (repeatable). By default only loopback names are "
+                         "served, which defeats DNS rebinding; a server on a public address behind a key answers "
+                         "to any name unless some are given."),
             click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                          help=f"File holding the API key (default: ${KEY_ENV}). With a key, every request but "
                          "/health must carry it: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; browsers are "
@@ -91,10 +100,12 @@ def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
 
 
 def server_settings(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
-                    max_upload_mb: float, api_key_file: Path | None, corpus: Path | None = None) -> ServerSettings:
+                    max_upload_mb: float, max_waiting: int, wait_timeout_s: float, allow_hosts: tuple[str, ...],
+                    api_key_file: Path | None, corpus: Path | None = None) -> ServerSettings:
     """``ServerSettings`` from the options of ``server_options`` (refuses a public address without a key)."""
     return ServerSettings(host=host, port=port, index=index_dir or default_index_dir(), uploads=uploads,
                           max_upload_mb=max_upload_mb, api_key=load_key(api_key_file), corpus=corpus,
+                          max_waiting=max_waiting, wait_timeout_s=wait_timeout_s, allow_hosts=tuple(allow_hosts),
                           answer=AnswerSettings(generator=generator, model=llm))
 
 

@@ -34,6 +34,8 @@ REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
 MAX_UPLOAD_MB = 20.0
+MAX_WAITING = 8          # questions that may wait for the model; more are refused at once (429)
+WAIT_TIMEOUT_S = 120.0   # a question not started after this long is answered with an error (503)
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -167,6 +169,9 @@ class ServerSettings:
     max_upload_mb: float = MAX_UPLOAD_MB
     api_key: str | None = None
     corpus: Path | None = None
+    allow_hosts: tuple[str, ...] = ()  # Host names served besides the loopback ones (rag.crosssite)
+    max_waiting: int = MAX_WAITING
+    wait_timeout_s: float = WAIT_TIMEOUT_S
     answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     def __post_init__(self) -> None:
@@ -176,7 +181,23 @@ class ServerSettings:
             raise ConfigError(f"port must be an integer from 1 to 65535, got {self.port!r}")
         if not isinstance(self.max_upload_mb, int | float) or not 0 < self.max_upload_mb <= 10_000:
             raise ConfigError(f"max_upload_mb must be in (0, 10000], got {self.max_upload_mb!r}")
+        if not isinstance(self.max_waiting, int) or self.max_waiting < 1:
+            raise ConfigError(f"max_waiting must be a positive integer, got {self.max_waiting!r}")
+        if not isinstance(self.wait_timeout_s, int | float) or self.wait_timeout_s <= 0:
+            raise ConfigError(f"wait_timeout_s must be a positive number of seconds, got {self.wait_timeout_s!r}")
         check_bind(self.host, self.api_key)
+
+    @property
+    def served_hosts(self) -> frozenset[str] | None:
+        """The ``Host`` names answered (DNS-rebinding defence): loopback names plus ``allow_hosts`` and a named
+        bind address; None (any name) for a server on a public address behind a key with no names given."""
+        from .access import is_loopback
+        from .crosssite import LOOPBACK_HOSTS
+
+        if not is_loopback(self.host) and self.api_key and not self.allow_hosts:
+            return None
+        named = {self.host} if self.host not in ("0.0.0.0", "::") and not is_loopback(self.host) else set()
+        return LOOPBACK_HOSTS | named | {h.lower() for h in self.allow_hosts}
 
     @property
     def uploads_dir(self) -> Path:

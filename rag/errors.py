@@ -43,6 +43,22 @@ class DocumentError(RagError):
         self.reason = reason
 
 
+class BusyError(RagError):
+    """Too many questions are already waiting for the model; ``retry_after`` seconds is a fair wait."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WaitTimeoutError(RagError):
+    """A question waited for the ones before it longer than the server allows."""
+
+    status = 503
+
+
 class IndexNotFoundError(RagError):
     """There is no index where one was expected."""
 

@@ -6,7 +6,7 @@ chat's FastAPI app). The OpenAPI spec is at ``/openapi.json``. Errors are JSON
 
     >>> from rag.testing import tiny_workspace
     >>> from fastapi.testclient import TestClient
-    >>> client = TestClient(create_api(tiny_workspace()))
+    >>> client = TestClient(create_api(tiny_workspace()), base_url="http://127.0.0.1")
     >>> client.post("/v1/search", json={"query": "When does the ferry leave?", "k": 1}).json()["hits"][0]["doc_id"]
     'harbour.txt'
     >>> client.delete("/v1/documents/nothing.txt").json()["type"], client.get("/health").status_code
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .access import RequireKey
 from .answer import AnswerStream
+from .crosssite import LOOPBACK_HOSTS, SameOrigin
 from .errors import (
+    BusyError,
     DocumentError,
     RagError,
 )
@@ -67,17 +69,20 @@ SSE_DOC = {"text/event-stream": {"schema": SSE_EVENT_SCHEMA,
                                  "example": 'event: token\ndata: {"text": "Japan"}\n\n'}}
 
 
-def create_api(workspace: Workspace, key: str | None = None) -> FastAPI:
-    """The API alone as an ASGI app (what ``rag api`` serves). ``key``: see ``rag.access``."""
+def create_api(workspace: Workspace, key: str | None = None,
+               hosts: Collection[str] | None = LOOPBACK_HOSTS) -> FastAPI:
+    """The API alone as an ASGI app (what ``rag api`` serves). ``key``: see ``rag.access``; ``hosts``: the
+    ``Host`` names served (``rag.crosssite``; None: any)."""
     app = FastAPI(title="rag: ask your documents", version="1",
                   description="Search and cited answers over a local index of documents.")
-    install(app, workspace, key)
+    install(app, workspace, key, hosts)
     return app
 
 
-def install(app: FastAPI, workspace: Workspace, key: str | None = None) -> None:
-    """Add the ``/v1`` routes, ``/health``, JSON error handlers, body limits and the API-key check to
-    ``app``. Call before mounting anything at ``/``; the key check then covers the whole app."""
+def install(app: FastAPI, workspace: Workspace, key: str | None = None,
+            hosts: Collection[str] | None = LOOPBACK_HOSTS) -> None:
+    """Add the ``/v1`` routes, ``/health``, JSON error handlers, body limits, the API-key check and the
+    cross-site guard to ``app``. Call before mounting anything at ``/``; the checks then cover the whole app."""
 
     @app.get("/health", response_model=HealthOut, responses={503: ERRORS[503]}, tags=["meta"])
     def health() -> dict[str, str]:
@@ -141,7 +146,8 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None) -> None:
 
     install_errors(app)
     app.add_middleware(LimitBody, upload_limit=int(workspace.max_upload_mb * 1_000_000) + 64_000)
-    app.add_middleware(RequireKey, key=key)  # added last, so it runs first: no key, no body read
+    app.add_middleware(RequireKey, key=key)  # no key, no body read
+    app.add_middleware(SameOrigin, hosts=hosts)  # added last, so it runs first: other web pages get nothing
 
 
 def _events(stream: AnswerStream) -> Iterator[str]:
@@ -179,7 +185,10 @@ def install_errors(app: FastAPI) -> None:
     """JSON one-line error responses: a ``RagError`` with its class's status, validation errors 422, bugs 500."""
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        return _error(exc.status, str(exc), type(exc).__name__)  # the most specific class's status
+        response = _error(exc.status, str(exc), type(exc).__name__)  # the most specific class's status
+        if isinstance(exc, BusyError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,7 +14,8 @@ GRACE_S = 5  # on SIGTERM or Ctrl-C, requests still running after this long are 
 @click.command()
 @server_options(default_port=8000)
 def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
-        max_upload_mb: float, api_key_file: Path | None) -> None:
+        max_upload_mb: float, max_waiting: int, wait_timeout_s: float, allow_hosts: tuple[str, ...],
+        api_key_file: Path | None) -> None:
     """Serve the HTTP API alone, without the chat: POST /v1/search, POST /v1/ask, GET/POST /v1/documents,
     DELETE /v1/documents/DOC_ID, GET /health. The OpenAPI spec is at /openapi.json."""
     import uvicorn
@@ -22,7 +23,8 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
     from .http_api import create_api
     from .workspace import Workspace
 
-    settings = server_settings(host, port, index_dir, generator, llm, uploads, max_upload_mb, api_key_file)
+    settings = server_settings(host, port, index_dir, generator, llm, uploads, max_upload_mb, max_waiting,
+                               wait_timeout_s, allow_hosts, api_key_file)
     workspace = Workspace.from_settings(settings)
     workspace.index.snapshot()  # fail now, with the command to run, if there is no index
     click.echo("Loading the models...", err=True)
@@ -30,5 +32,5 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
     click.echo(f"HTTP API: {url(host, port)}  (spec at /openapi.json; Ctrl-C to stop)"
                + ("; API key required" if settings.api_key else ""), err=True)
     # SIGTERM always stops it within GRACE_S, whatever its clients do (uvicorn's default waits for all of them).
-    uvicorn.run(create_api(workspace, settings.api_key), host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=GRACE_S)
+    app = create_api(workspace, settings.api_key, settings.served_hosts)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE_S)

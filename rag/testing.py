@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -135,9 +135,10 @@ def tiny_documents(folder: str | Path | None = None) -> Path:
     return docs
 
 
-def tiny_workspace(folder: str | Path | None = None) -> Workspace:
+def tiny_workspace(folder: str | Path | None = None, **options: Any) -> Workspace:
     """A ``Workspace`` over the two ``tiny_documents``, built with ``FakeEmbedder`` and the extractive
-    generator (no model at all) in ``folder`` (default: a new temporary one, removed when the process exits)."""
+    generator (no model at all) in ``folder`` (default: a new temporary one, removed when the process exits).
+    ``options`` go to ``Workspace`` (e.g. ``generator=ScriptedGenerator([...])``, ``max_waiting=1``)."""
     from .config import AnswerSettings, Settings
     from .index import Index
     from .workspace import Workspace
@@ -145,4 +146,4 @@ def tiny_workspace(folder: str | Path | None = None) -> Workspace:
     docs = tiny_documents(folder)
     index = Index(docs.parent / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
     index.sync([docs])
-    return Workspace(index, AnswerSettings(generator="extractive", min_dense_score=0.0))
+    return Workspace(index, AnswerSettings(generator="extractive", min_dense_score=0.0), **options)

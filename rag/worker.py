@@ -29,9 +29,12 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
+
+from .errors import BusyError, WaitTimeoutError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,12 +50,14 @@ class _End:
 
 
 class _Job:
-    __slots__ = ("cancelled", "make", "out")
+    __slots__ = ("cancelled", "deadline", "make", "out", "started")
 
-    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+    def __init__(self, make: Callable[[], Iterator[Any]], wait_timeout: float | None = None) -> None:
         self.make = make
         self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.cancelled = threading.Event()
+        self.started = threading.Event()
+        self.deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
 
 
 class Feed(Generic[T]):
@@ -71,7 +76,18 @@ class Feed(Generic[T]):
     def __next__(self) -> T:
         if self._ended:
             raise StopIteration
-        item = self._job.out.get()
+        job = self._job
+        if job.deadline is not None and not job.started.is_set():
+            try:  # still waiting for the jobs before it: only as long as allowed
+                item = job.out.get(timeout=max(0.0, job.deadline - time.monotonic()))
+            except queue.Empty:
+                if not job.started.is_set():
+                    self.close()
+                    raise WaitTimeoutError("waited too long for the questions before this one; "
+                                           "ask again in a moment") from None
+                item = job.out.get()
+        else:
+            item = job.out.get()
         if isinstance(item, _End):
             self._ended = True
             self._finalizer.detach()
@@ -96,9 +112,14 @@ class Worker:
     job and keeps the next from starting, in one thread and one ``with`` block, never across a ``yield``.
     """
 
-    def __init__(self, name: str = "rag-worker") -> None:
+    def __init__(self, name: str = "rag-worker", max_waiting: int | None = None,
+                 wait_timeout: float | None = None) -> None:
         self.name = name
+        self.max_waiting = max_waiting    # more jobs waiting than this: BusyError at once
+        self.wait_timeout = wait_timeout  # a job not started after this many seconds: WaitTimeoutError
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._waiting: set[_Job] = set()
+        self._waiting_lock = threading.Lock()  # guards the set only, never held while anything else runs
         self._busy = threading.Lock()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
@@ -117,8 +138,13 @@ class Worker:
             return make()
         return self._submit(make)
 
-    def _submit(self, make: Callable[[], Iterator[T]]) -> Feed[T]:
-        job = _Job(make)
+    def _submit(self, make: Callable[[], Iterator[T]], bounded: bool = True) -> Feed[T]:
+        job = _Job(make, self.wait_timeout if bounded else None)
+        with self._waiting_lock:
+            waiting = sum(not j.cancelled.is_set() for j in self._waiting)
+            if bounded and self.max_waiting is not None and waiting >= self.max_waiting:
+                raise BusyError(f"the assistant is busy: {waiting} questions are waiting; ask again in a moment")
+            self._waiting.add(job)
         self._ensure_thread()
         self._jobs.put(job)
         return Feed(job)
@@ -131,15 +157,16 @@ class Worker:
         def once() -> Iterator[R]:
             yield fn(*args, **kwargs)
 
-        feed = self._submit(once)
+        feed = self._submit(once, bounded=False)  # loading and priming the model are not questions
         try:
             return next(feed)
         finally:
             feed.close()
 
     def pending(self) -> int:
-        """Jobs waiting for the worker (not counting the one it runs)."""
-        return self._jobs.qsize()
+        """Jobs waiting for the worker whose readers are still there (not counting the one it runs)."""
+        with self._waiting_lock:
+            return sum(not j.cancelled.is_set() for j in self._waiting)
 
     def _ensure_thread(self) -> None:
         with self._start:
@@ -150,7 +177,11 @@ class Worker:
     def _loop(self) -> None:
         while True:
             job = self._jobs.get()
-            if job.cancelled.is_set():  # its reader left while it waited
+            with self._waiting_lock:
+                self._waiting.discard(job)
+                if not job.cancelled.is_set():
+                    job.started.set()  # under the lock, so a reader timing out now sees it or cancels first
+            if job.cancelled.is_set():  # its reader left (or gave up) while it waited
                 job.out.put(_End(None))
                 continue
             with self._busy:

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .answer import Answer, AnswerStream, Assistant
-from .config import MAX_UPLOAD_MB, AnswerSettings, ServerSettings
+from .config import MAX_UPLOAD_MB, MAX_WAITING, WAIT_TIMEOUT_S, AnswerSettings, ServerSettings
 from .errors import DocumentNotFoundError
 from .generation import Generator
 from .index import Index, IndexReport
 from .retriever import Hit
 from .uploads import store_uploads
+from .worker import Worker
 
 Progress = Any  # the index's progress callback: (label, total) -> advance(n)
 
@@ -58,9 +59,14 @@ class Workspace:
     """
 
     def __init__(self, index: Index, answer: AnswerSettings | None = None, *, uploads: Path | str | None = None,
-                 max_upload_mb: float = MAX_UPLOAD_MB, generator: Generator | None = None) -> None:
+                 max_upload_mb: float = MAX_UPLOAD_MB, generator: Generator | None = None,
+                 max_waiting: int | None = MAX_WAITING, wait_timeout_s: float | None = WAIT_TIMEOUT_S) -> None:
         self.index = index
-        self.assistant = Assistant(index, answer, generator)
+        self.max_waiting = max_waiting
+        # Answers wait in one bounded queue: past ``max_waiting`` a question is refused at once (BusyError, 429),
+        # and one that waits longer than ``wait_timeout_s`` for those before it gets WaitTimeoutError.
+        worker = Worker("rag-answers", max_waiting=max_waiting, wait_timeout=wait_timeout_s)
+        self.assistant = Assistant(index, answer, generator, worker=worker)
         self.uploads = Path(uploads) if uploads else index.path.parent / "uploads"
         self.max_upload_mb = max_upload_mb
         self._variants: dict[tuple[tuple[str, Any], ...], Assistant] = {}
@@ -70,7 +76,8 @@ class Workspace:
     def from_settings(cls, settings: ServerSettings) -> Workspace:
         """The workspace a server runs: its index folder, answer settings and uploads."""
         return cls(Index(settings.index), settings.answer, uploads=settings.uploads_dir,
-                   max_upload_mb=settings.max_upload_mb)
+                   max_upload_mb=settings.max_upload_mb, max_waiting=settings.max_waiting,
+                   wait_timeout_s=settings.wait_timeout_s)
 
     @property
     def settings(self) -> AnswerSettings:
@@ -91,6 +98,10 @@ class Workspace:
             if key not in self._variants:
                 self._variants[key] = self.assistant.with_settings(**wanted)
             return self._variants[key]
+
+    def waiting(self) -> int:
+        """Questions waiting for the model (not counting the one being answered)."""
+        return self.assistant.waiting()
 
     # Reading: any number at once, beside a running answer.
     def search(self, query: str, k: int = 5, mode: str = "hybrid", doc_ids: Sequence[str] | None = None) -> list[Hit]:

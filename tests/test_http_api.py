@@ -26,6 +26,7 @@ from rag.workspace import Workspace
 
 from .conftest import CORPUS, serving
 
+LOCAL = "http://127.0.0.1"  # the servers answer to loopback host names only (rag.crosssite)
 QUESTION = "Which fighter jet project was involved in the South Korean leak case?"
 
 
@@ -38,7 +39,7 @@ def workspace(real_index) -> Workspace:
 
 @pytest.fixture(scope="module")
 def client(workspace) -> TestClient:
-    return TestClient(create_api(workspace))
+    return TestClient(create_api(workspace), base_url=LOCAL)
 
 
 def events(text: str) -> list[tuple[str, dict]]:
@@ -84,7 +85,7 @@ def test_bad_search_requests_get_one_line_4xx_errors(client, body, status, kind,
 
 
 def test_malformed_and_oversized_bodies_are_refused_before_any_work():
-    client = TestClient(create_api(tiny_workspace()))  # refused before any work: no real index needed
+    client = TestClient(create_api(tiny_workspace()), base_url=LOCAL)  # refused before any work: no real index needed
     bad = client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 422 and "not valid JSON" in bad.json()["error"]
     big = client.post("/v1/search", json={"query": "x" * 70_000})
@@ -136,7 +137,7 @@ class FailingGenerator(ScriptedGenerator):
 def test_a_failure_mid_stream_arrives_as_an_error_event_and_frees_the_model(fake_index, corpus_copy):
     fake_index.sync([corpus_copy])
     workspace = Workspace(fake_index, AnswerSettings(min_dense_score=-1.0), generator=FailingGenerator())
-    client = TestClient(create_api(workspace))
+    client = TestClient(create_api(workspace), base_url=LOCAL)
     stream = events(client.post("/v1/ask", json={"question": "Pillar 2 members", "stream": True}).text)
     assert [name for name, _ in stream] == ["passages", "token", "error"]
     assert stream[-1][1] == {"error": "the model stopped: out of memory", "type": "ModelError"}
@@ -144,7 +145,8 @@ def test_a_failure_mid_stream_arrives_as_an_error_event_and_frees_the_model(fake
 
 
 def test_without_an_index_every_route_says_how_to_build_one(tmp_path):
-    client = TestClient(create_api(Workspace(Index(tmp_path / "none"), AnswerSettings(generator="extractive"))))
+    client = TestClient(create_api(Workspace(Index(tmp_path / "none"), AnswerSettings(generator="extractive"))),
+                        base_url=LOCAL)
     for response in (client.get("/health"), client.post("/v1/search", json={"query": "x"}),
                      client.post("/v1/ask", json={"question": "x", "stream": True}), client.get("/v1/documents")):
         assert response.status_code == 503, response.text
@@ -160,7 +162,7 @@ def test_upload_search_and_delete_documents(tmp_path):
     index.sync([corpus])
     workspace = Workspace(index, AnswerSettings(generator="extractive"), uploads=tmp_path / "uploads",
                           max_upload_mb=0.05)
-    client = TestClient(create_api(workspace))
+    client = TestClient(create_api(workspace), base_url=LOCAL)
     assert [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]] == ["000_5e6a84f29a338f7b.txt"]
 
     note = "The Zanzibar accord on lighthouse keepers was signed in 1911 by eleven harbour masters."
@@ -213,7 +215,8 @@ def test_key_rules_and_where_the_key_comes_from(tmp_path, monkeypatch):
 
 def test_with_a_key_every_route_but_health_needs_it(fake_index, corpus_copy):
     fake_index.sync([corpus_copy])
-    client = TestClient(create_api(Workspace(fake_index, AnswerSettings(generator="extractive")), key="s3cret"))
+    client = TestClient(create_api(Workspace(fake_index, AnswerSettings(generator="extractive")), key="s3cret"),
+                        base_url=LOCAL)
     body = {"query": "Pillar 2"}
     missing = client.post("/v1/search", json=body)
     assert missing.status_code == 401 and missing.json()["error"].startswith("an API key is required")

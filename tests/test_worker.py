@@ -110,3 +110,25 @@ def test_calls_from_the_worker_thread_run_inline():
         yield worker.call(lambda: "inner")  # would deadlock if it queued behind itself
 
     assert list(worker.stream(nested)) == ["inner"]
+
+
+def test_past_its_bound_the_queue_refuses_at_once_and_a_long_wait_ends_in_an_error():
+    from rag.errors import BusyError, WaitTimeoutError
+
+    worker, started, gate, log = Worker(max_waiting=2, wait_timeout=0.5), threading.Event(), threading.Event(), []
+    running = worker.stream(gated(started, gate, log))
+    assert next(running) == "first"
+    waiting = [worker.stream(lambda: iter(["a"])), worker.stream(lambda: iter(["b"]))]
+    with pytest.raises(BusyError, match="2 questions are waiting"):
+        worker.stream(lambda: iter(["c"]))
+    waiting[0].close()  # a reader that left frees its place at once
+    third = worker.stream(lambda: iter(["c"]))
+    began = time.monotonic()
+    with pytest.raises(WaitTimeoutError):
+        next(third)  # the first job still holds the worker
+    assert 0.3 < time.monotonic() - began < 5
+    assert worker.pending() == 1  # the timed-out one gave its place back
+    gate.set()
+    assert list(running)[-1] == "more 49"
+    assert list(waiting[1]) == ["b"]
+    assert worker.call(lambda: "loading a model is not a question") == "loading a model is not a question"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Collection
 
 import gradio as gr
 from fastapi import FastAPI, Query
@@ -11,6 +12,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rag.config import ServerSettings
+from rag.crosssite import LOOPBACK_HOSTS
 from rag.http_api import install
 from rag.workspace import Workspace
 
@@ -20,9 +22,13 @@ from .app import build_app
 # On SIGTERM or Ctrl-C, requests still running after this long are cancelled, so a service manager
 # can always stop the server (uvicorn's default waits for every connection, however long).
 GRACE_S = 5
+# The document view is static, escaped HTML with inline styles: it needs nothing else, so it may load nothing else.
+DOCUMENT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
+                "form-action 'none'")
 
 
-def create_app(workspace: Workspace, key: str | None = None) -> FastAPI:
+def create_app(workspace: Workspace, key: str | None = None,
+               hosts: Collection[str] | None = LOOPBACK_HOSTS) -> FastAPI:
     """The whole server as an ASGI app: the chat at ``/``, ``/document?doc=…&start=…&end=…`` and the
     HTTP API (``/v1/…``, ``/health``, ``/openapi.json``). With ``key``, all but ``/health`` need it."""
     api = FastAPI(title="Ask your documents", docs_url=None, redoc_url=None)
@@ -35,10 +41,13 @@ def create_app(workspace: Workspace, key: str | None = None) -> FastAPI:
             return HTMLResponse(f"<!doctype html><meta charset='utf-8'><p>No document {html.escape(doc)} "
                                 "in the index (it may have been removed).</p>", status_code=404)
         quote = (quote_start, quote_end) if quote_start is not None and quote_end is not None else None
-        return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote))
+        return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote),
+                            headers={"Content-Security-Policy": DOCUMENT_CSP})
 
-    install(api, workspace, key)  # before the chat claims every path under "/"
-    blocks = build_app(workspace).queue(default_concurrency_limit=1)
+    install(api, workspace, key, hosts)  # before the chat claims every path under "/"
+    # The chat's questions wait in Gradio's queue (one answer at a time), bounded like the API's: past it,
+    # Gradio tells the page the queue is full.
+    blocks = build_app(workspace).queue(default_concurrency_limit=1, max_size=workspace.max_waiting)
     app = gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
     chat = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
     # starlette types Mount.app as any ASGI app; the one gradio mounts is its App, a FastAPI
@@ -68,5 +77,5 @@ def serve(workspace: Workspace, settings: ServerSettings) -> None:
     """Serve until Ctrl-C or SIGTERM. Binds to ``settings.host`` only; there is no public share link."""
     import uvicorn
 
-    uvicorn.run(create_app(workspace, settings.api_key), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(workspace, settings.api_key, settings.served_hosts), host=settings.host, port=settings.port,
                 log_level="warning", timeout_graceful_shutdown=GRACE_S)
