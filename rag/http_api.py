@@ -147,7 +147,7 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None,
     install_errors(app)
     app.add_middleware(LimitBody, upload_limit=int(workspace.max_upload_mb * 1_000_000) + 64_000)
     app.add_middleware(RequireKey, key=key)  # no key, no body read
-    app.add_middleware(SameOrigin, hosts=hosts)  # added last, so it runs first: other web pages get nothing
+    app.add_middleware(SameOrigin, hosts=hosts)  # runs before the key and body checks: other web pages get nothing
     from .integrations import install_integrations  # OpenAI-compatible chat, MCP: behind the checks above
     install_integrations(app, workspace)
 

@@ -17,7 +17,8 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
         max_upload_mb: float, max_waiting: int, wait_timeout_s: float, allow_hosts: tuple[str, ...],
         api_key_file: Path | None) -> None:
     """Serve the HTTP API alone, without the chat: POST /v1/search, POST /v1/ask, GET/POST /v1/documents,
-    DELETE /v1/documents/DOC_ID, GET /health. The OpenAPI spec is at /openapi.json."""
+    DELETE /v1/documents/DOC_ID, GET /health (spec at /openapi.json), plus the OpenAI-compatible
+    POST /v1/chat/completions and GET /v1/models, and MCP over streamable HTTP at /mcp."""
     import uvicorn
 
     from .http_api import create_api
