@@ -52,4 +52,4 @@ lint: install
 
 # basedpyright in basic mode over rag, ui and eval (pyproject.toml); errors fail, warnings are not shown.
 typecheck: install
-	$(BIN)/basedpyright --level error
+	$(BIN)/basedpyright --project . --level error
