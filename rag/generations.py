@@ -119,11 +119,13 @@ class Generations:
             yield
 
     def publish(self, documents: Iterable[DocumentRow], chunks: Iterable[ChunkRow], store: FaissStore,
-                manifest: dict[str, Any]) -> str:
+                manifest: dict[str, Any], keep_previous: bool = True) -> str:
         """Write the next generation, make it the live one, and return its name.
 
         Call it inside ``writing()``. ``manifest`` is stored after ``format_version``. Generations older
-        than the previous one are deleted; the previous one stays for readers that still have it open.
+        than the previous one are deleted; the previous one stays for readers that still have it open,
+        unless ``keep_previous`` is False (a document was removed: its text must not stay on disk). Readers
+        that opened it keep reading their open files.
         """
         existing = sorted(p.name for p in self.path.glob("gen-*") if p.is_dir())
         number = int(existing[-1].split("-")[1]) + 1 if existing else 1
@@ -142,7 +144,7 @@ class Generations:
         _fsync(pointer)
         os.replace(pointer, self.path / "CURRENT")
         _fsync(self.path)
-        for stale in existing[:-2]:  # keep the previous generation for readers still on it
+        for stale in existing[:-2] if keep_previous else existing:  # the previous one, for readers still on it
             shutil.rmtree(self.path / stale, ignore_errors=True)
         return name
 

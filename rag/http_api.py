@@ -141,7 +141,7 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None,
     @app.delete("/v1/documents/{doc_id:path}", response_model=IndexReportOut, responses={**ERRORS, **NOT_FOUND},
                 tags=["documents"])
     def remove(doc_id: str) -> dict[str, Any]:
-        """Remove one document from the index (its uploaded file, if any, stays on disk)."""
+        """Remove one document: its text, vectors and uploaded file (a file of your own folder stays)."""
         return workspace.remove(doc_id).to_dict()
 
     install_errors(app)

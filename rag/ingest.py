@@ -118,14 +118,23 @@ class Ingest:
         return report
 
     def _build(self, docs: dict[str, DocumentRow], report: IndexReport) -> None:
-        """Chunk ``docs``, find their vectors (one embedding-cache connection) and publish the generation."""
+        """Chunk ``docs``, find their vectors (one embedding-cache connection) and publish the generation.
+
+        Delete means delete: when documents were removed, no older generation is kept (their text goes
+        with it) and the vectors only they had are erased from the embedding cache."""
         chunks, new, dropped, next_id = self._chunks(docs)
         with contextlib.closing(EmbeddingCache(self.generations.path / "embeddings.sqlite")) as cache:
             vectors = self._vectors(new, cache, report)
             store, trained_on = self._store(chunks, new, vectors, dropped, cache)
-        report.documents, report.chunks = len(docs), len(chunks)
-        report.generation = self.generations.publish(
-            docs.values(), chunks, store, self._manifest(docs, chunks, store, next_id, trained_on))
+            report.documents, report.chunks = len(docs), len(chunks)
+            report.generation = self.generations.publish(
+                docs.values(), chunks, store, self._manifest(docs, chunks, store, next_id, trained_on),
+                keep_previous=not report.removed)
+            if report.removed and self.old is not None:
+                kept = {c.text_hash for c in chunks}
+                removed = set(report.removed)
+                gone = {c.text_hash for c in self.old.db.chunks() if c.doc_id in removed} - kept
+                cache.forget(self.embedder.model_id, gone)
 
     def _read(self, files: Files, before: dict[str, DocumentRow], report: IndexReport) -> dict[str, DocumentRow]:
         """The files that are new or changed, read and cleaned; the rest are noted in ``report``."""

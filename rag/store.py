@@ -184,5 +184,15 @@ class EmbeddingCache:
                 [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items()],
             )
 
+    def forget(self, model: str, hashes: Iterable[str]) -> int:
+        """Delete these vectors, overwriting their bytes in the file (``secure_delete``); how many went."""
+        self._con.execute("PRAGMA secure_delete = ON")
+        gone = 0
+        with self._con:
+            for h in set(hashes):
+                gone += self._con.execute("DELETE FROM vectors WHERE model = ? AND text_hash = ?",
+                                          (model, h)).rowcount
+        return gone
+
     def close(self) -> None:
         self._con.close()

@@ -137,8 +137,15 @@ class Workspace:
         return UploadResult(report=report, problems=problems + report.problems)
 
     def remove(self, doc_id: str) -> IndexReport:
-        """Remove one document from the index (its uploaded file, if any, stays on disk)."""
+        """Remove one document: from the index (its text from every kept generation, its vectors from the
+        embedding cache) and, when it was uploaded here, its file from the uploads folder. A document indexed
+        from a folder of the user's own keeps its file there: that is the user's, not ours."""
         with self.assistant.exclusive():
-            if self.index.document(doc_id) is None:
+            row = self.index.document(doc_id)
+            if row is None:
                 raise DocumentNotFoundError(f"no document {doc_id!r} in the index (see GET /v1/documents)")
-            return self.index.remove([doc_id])
+            report = self.index.remove([doc_id])
+        source = Path(row.source)
+        if source.is_file() and source.resolve().is_relative_to(self.uploads.resolve()):
+            source.unlink()
+        return report
