@@ -35,6 +35,9 @@ Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> adva
 Files = list[tuple[Path, str]]  # (path, doc_id), as rag.documents.find_files gives them
 
 
+CACHE_BATCHES = 4  # embedding batches written to the cache together (a few seconds of work each time)
+
+
 @dataclass
 class IndexReport:
     """What a write did. ``problems`` holds one line per file that could not be indexed."""
@@ -195,11 +198,16 @@ class Ingest:
         missing = {c.text_hash: c.text for c in chunks if c.text_hash not in known}
         report.embedded, report.reused = len(missing), sum(1 for c in chunks if c.text_hash not in missing)
         if missing:
-            texts = list(missing.values())
-            computed = dict(zip(missing, embedder.embed(texts, self.settings.batch_size,
-                                                        self.progress("Embedding", len(texts))), strict=True))
-            cache.put(embedder.model_id, computed)
-            known |= computed
+            # Each batch goes into the cache as soon as it is embedded (one transaction each): a run killed
+            # after hours of embedding keeps all it finished, and the next run embeds only the rest.
+            pending, advance = list(missing.items()), self.progress("Embedding", len(missing))
+            step = self.settings.batch_size * CACHE_BATCHES
+            for i in range(0, len(pending), step):
+                part = pending[i : i + step]
+                vectors = embedder.embed([text for _, text in part], self.settings.batch_size, advance)
+                computed = {h: v for (h, _), v in zip(part, vectors, strict=True)}
+                cache.put(embedder.model_id, computed)
+                known |= computed
         return np.vstack([known[h] for h in hashes]) if hashes else np.zeros((0, embedder.dim), np.float32)
 
     def _store(self, chunks: list[ChunkRow], new: list[ChunkRow], vectors: np.ndarray, dropped: list[int],

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -160,8 +162,9 @@ def test_a_write_opens_the_embedding_cache_once(tmp_path, corpus_copy, monkeypat
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
-def test_killed_rag_index_leaves_previous_index_usable(tmp_path, sig):
-    """Run the real CLI on a larger corpus, interrupt it while it embeds, then use the old index."""
+def test_killed_rag_index_leaves_previous_index_usable_and_keeps_its_embeddings(tmp_path, sig):
+    """Run the real CLI on a larger corpus, interrupt it once it has cached some embeddings, then use the old
+    index; the next run embeds only what the killed one had not finished."""
     idx = tmp_path / "index"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     rag = [sys.executable, "-m", "rag.cli"]
@@ -185,7 +188,8 @@ def test_killed_rag_index_leaves_previous_index_usable(tmp_path, sig):
         if not line and proc.poll() is not None:
             break
     assert "Embedding" in line, "the run finished or failed before it began embedding"
-    time.sleep(1.0)
+    while cached_vectors(idx) <= before["chunks"] and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # until its first batches are in the cache
     proc.send_signal(sig)
     proc.wait(timeout=60)
     assert proc.returncode != 0
@@ -197,3 +201,19 @@ def test_killed_rag_index_leaves_previous_index_usable(tmp_path, sig):
     hits = json.loads(subprocess.run([*rag, "search", "Japan security clearance bill", "--index", str(idx),
                                       "--json"], check=True, capture_output=True, text=True).stdout)["hits"]
     assert hits and hits[0]["doc_id"] == "001_6dd7a3f3fd3484a4.txt"
+    kept = cached_vectors(idx) - before["chunks"]
+    again = json.loads(subprocess.run([*rag, "index", str(big), "--index", str(idx), "--json", "-q"], check=True,
+                                      capture_output=True, text=True, env=env).stdout)
+    assert kept > 0 and again["reused"] >= kept  # what the killed run finished was not embedded again
+    assert again["embedded"] < again["chunks"]
+
+
+def cached_vectors(index: Path) -> int:
+    """Rows in the index's embedding cache (0 while it does not exist or is being written)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(index / "embeddings.sqlite", timeout=5)) as con:
+            return con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+    except sqlite3.Error:
+        return 0
