@@ -75,10 +75,12 @@ def main() -> None:
               help="Overlap between consecutive chunks, in word pieces.")
 @click.option("--rebuild", is_flag=True, help="Ignore the existing index and build a new one "
               "(needed after changing the model). Cached embeddings are still reused.")
+@click.option("--prune", is_flag=True, help="Also drop every cached vector of a text no longer indexed (the cache "
+              "prunes itself once it holds over twice the indexed chunks).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk_size: int,
-              chunk_overlap: int, rebuild: bool, as_json: bool, quiet: bool) -> None:
+              chunk_overlap: int, rebuild: bool, prune: bool, as_json: bool, quiet: bool) -> None:
     """Index PATHS (files or folders; default: corpus/) so the index mirrors them exactly.
 
     Only what changed is re-read and re-embedded; files no longer present are removed. Files that
@@ -87,7 +89,8 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
     """
     settings = Settings(model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
     index = Index(index_dir or default_index_dir(), settings)
-    report = index.sync(paths or [Path("corpus")], progress=tqdm_progress(quiet or as_json), rebuild=rebuild)
+    report = index.sync(paths or [Path("corpus")], progress=tqdm_progress(quiet or as_json), rebuild=rebuild,
+                        prune=prune)
     for problem in report.problems:
         click.echo(f"skipped: {problem}", err=True)
     if as_json:
@@ -96,7 +99,8 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
         click.echo(
             f"{index.path}: {report.documents} documents, {report.chunks} chunks "
             f"(added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
-            f"unchanged {len(report.unchanged)}; embedded {report.embedded} chunks) in {report.seconds:.1f}s"
+            f"unchanged {len(report.unchanged)}; embedded {report.embedded} chunks"
+            + (f", pruned {report.pruned} cached vectors" if report.pruned else "") + f") in {report.seconds:.1f}s"
         )
     if report.documents == 0 or report.found == 0:
         click.echo("error: nothing could be indexed from the given paths"

@@ -78,9 +78,11 @@ class Settings:
     bm25_weight: float = 0.7
     # Chunks whose word 5-gram Jaccard similarity reaches this are near-duplicates.
     dup_threshold: float = 0.9
+    # Generations kept on disk: the live one and the previous (for readers still on it).
+    keep_generations: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("chunk_size", "batch_size", "ann_threshold", "nprobe", "rrf_k", "candidates"):
+        for name in ("chunk_size", "batch_size", "ann_threshold", "nprobe", "rrf_k", "candidates", "keep_generations"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")

@@ -119,13 +119,13 @@ class Generations:
             yield
 
     def publish(self, documents: Iterable[DocumentRow], chunks: Iterable[ChunkRow], store: FaissStore,
-                manifest: dict[str, Any], keep_previous: bool = True) -> str:
+                manifest: dict[str, Any], keep: int = 2) -> str:
         """Write the next generation, make it the live one, and return its name.
 
-        Call it inside ``writing()``. ``manifest`` is stored after ``format_version``. Generations older
-        than the previous one are deleted; the previous one stays for readers that still have it open,
-        unless ``keep_previous`` is False (a document was removed: its text must not stay on disk). Readers
-        that opened it keep reading their open files.
+        Call it inside ``writing()``. ``manifest`` is stored after ``format_version``. The newest ``keep``
+        generations stay (the live one and, by default, the previous one for readers that still have it
+        open); ``keep=1`` when a document was removed, so its text does not stay on disk. Readers that had
+        a deleted generation open keep reading their open files.
         """
         existing = sorted(p.name for p in self.path.glob("gen-*") if p.is_dir())
         number = int(existing[-1].split("-")[1]) + 1 if existing else 1
@@ -144,7 +144,7 @@ class Generations:
         _fsync(pointer)
         os.replace(pointer, self.path / "CURRENT")
         _fsync(self.path)
-        for stale in existing[:-2] if keep_previous else existing:  # the previous one, for readers still on it
+        for stale in existing[: max(0, len(existing) - (keep - 1))]:
             shutil.rmtree(self.path / stale, ignore_errors=True)
         return name
 

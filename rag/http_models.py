@@ -128,6 +128,7 @@ class IndexReportOut(BaseModel):
     chunks: int
     embedded: int
     reused: int
+    pruned: int = Field(0, description="Vectors dropped from the embedding cache (texts no longer indexed).")
     generation: str
     seconds: float
     changed: bool

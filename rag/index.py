@@ -121,7 +121,7 @@ class Index:
     # ---------------------------------------------------------------- writing
 
     def sync(self, paths: Iterable[Path | str], progress: Progress | None = None,
-             rebuild: bool = False) -> IndexReport:
+             rebuild: bool = False, prune: bool = False) -> IndexReport:
         """Make the index mirror exactly the supported files under ``paths``.
 
         New files are added, changed ones re-indexed, files no longer present removed. A file that
@@ -138,7 +138,7 @@ class Index:
         paths = list(paths)
         files, problems = find_files(paths)
         missing = [str(p) for p in paths if not Path(p).exists()]
-        with self._ingest(progress, rebuild) as ingest:
+        with self._ingest(progress, rebuild, prune) as ingest:
             if missing:  # a typo must not look like "every document was deleted"
                 return ingest.upsert(files, [p + "; nothing was removed from the index"
                                              if p.endswith("no such file or folder") else p for p in problems])
@@ -171,7 +171,7 @@ class Index:
             return ingest.delete(doc_ids)
 
     @contextlib.contextmanager
-    def _ingest(self, progress: Progress | None, rebuild: bool = False) -> Iterator[Ingest]:
+    def _ingest(self, progress: Progress | None, rebuild: bool = False, prune: bool = False) -> Iterator[Ingest]:
         """The writer's lock held and the live generation opened (unless ``rebuild``): a pipeline to write
         the next one."""
         began = time.perf_counter()
@@ -180,7 +180,8 @@ class Index:
             embedder = self.embedder  # may open the live generation to learn the model it was built with
             live = self._snapshot if self.exists() else None  # read above, or earlier by this Index (rebuild)
             created = live.manifest.get("created") if live is not None else None  # kept in the new manifest
-            yield Ingest(self._generations, self.settings, embedder, old, progress, began=began, created=created)
+            yield Ingest(self._generations, self.settings, embedder, old, progress, began=began, created=created,
+                         prune=prune)
 
 
 def _iso(ts: float) -> str:

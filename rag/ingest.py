@@ -36,6 +36,9 @@ Files = list[tuple[Path, str]]  # (path, doc_id), as rag.documents.find_files gi
 
 
 CACHE_BATCHES = 4  # embedding batches written to the cache together (a few seconds of work each time)
+# The embedding cache keeps vectors of texts no longer indexed (an edited paragraph, a folder taken out for a while),
+# so coming back costs nothing; past twice the live chunks plus this, it is pruned to the live ones.
+CACHE_SLACK = 100
 
 
 @dataclass
@@ -52,6 +55,7 @@ class IndexReport:
     chunks: int = 0
     embedded: int = 0  # chunks whose vectors were computed now (not found in the cache)
     reused: int = 0  # new chunk rows whose vectors came from the cache
+    pruned: int = 0  # vectors dropped from the cache: removed documents' and, when pruned, all not indexed
     generation: str = ""
     seconds: float = 0.0
 
@@ -71,11 +75,13 @@ class Ingest:
     """
 
     def __init__(self, generations: Generations, settings: Settings, embedder: Embedder, old: Snapshot | None,
-                 progress: Progress | None = None, began: float | None = None, created: str | None = None) -> None:
+                 progress: Progress | None = None, began: float | None = None, created: str | None = None,
+                 prune: bool = False) -> None:
         self.generations = generations
         self.settings = settings
         self.embedder = embedder
         self.old = old
+        self.prune = prune  # prune the embedding cache to the live texts even if it is not large
         self.progress = progress or _silent
         self._began = time.perf_counter() if began is None else began
         self._created = created or (old.manifest.get("created") if old else None)
@@ -115,6 +121,9 @@ class Ingest:
         if self.old is not None and not report.changed:  # the live generation stays
             report.documents, report.chunks = len(docs), self.old.manifest["chunks"]
             report.generation = self.old.directory.name
+            if self.prune:
+                with contextlib.closing(EmbeddingCache(self.generations.path / "embeddings.sqlite")) as cache:
+                    report.pruned = cache.prune(self.embedder.model_id, {c.text_hash for c in self.old.db.chunks()})
         elif docs or self.old is not None:  # (nothing readable and no index yet: no empty index is made)
             self._build(docs, report)
         report.seconds = time.perf_counter() - self._began
@@ -132,12 +141,14 @@ class Ingest:
             report.documents, report.chunks = len(docs), len(chunks)
             report.generation = self.generations.publish(
                 docs.values(), chunks, store, self._manifest(docs, chunks, store, next_id, trained_on),
-                keep_previous=not report.removed)
+                keep=1 if report.removed else self.settings.keep_generations)
+            live = {c.text_hash for c in chunks}
             if report.removed and self.old is not None:
-                kept = {c.text_hash for c in chunks}
                 removed = set(report.removed)
-                gone = {c.text_hash for c in self.old.db.chunks() if c.doc_id in removed} - kept
-                cache.forget(self.embedder.model_id, gone)
+                report.pruned = cache.forget(self.embedder.model_id,
+                                             {c.text_hash for c in self.old.db.chunks() if c.doc_id in removed} - live)
+            if self.prune or cache.count() > 2 * len(live) + CACHE_SLACK:
+                report.pruned += cache.prune(self.embedder.model_id, live)
 
     def _read(self, files: Files, before: dict[str, DocumentRow], report: IndexReport) -> dict[str, DocumentRow]:
         """The files that are new or changed, read and cleaned; the rest are noted in ``report``."""

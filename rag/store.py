@@ -184,6 +184,22 @@ class EmbeddingCache:
                 [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items()],
             )
 
+    def count(self) -> int:
+        """Vectors cached, for every model."""
+        return self._con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+    def prune(self, model: str, keep: Iterable[str]) -> int:
+        """Keep only ``model``'s vectors of the ``keep`` text hashes; shrink the file. How many went."""
+        before = self.count()
+        with self._con:
+            self._con.execute("CREATE TEMP TABLE IF NOT EXISTS live (h TEXT PRIMARY KEY)")
+            self._con.execute("DELETE FROM live")
+            self._con.executemany("INSERT OR IGNORE INTO live VALUES (?)", [(h,) for h in keep])
+            self._con.execute("DELETE FROM vectors WHERE model != ? OR text_hash NOT IN (SELECT h FROM live)",
+                              (model,))
+        self._con.execute("VACUUM")
+        return before - self.count()
+
     def forget(self, model: str, hashes: Iterable[str]) -> int:
         """Delete these vectors, overwriting their bytes in the file (``secure_delete``); how many went."""
         self._con.execute("PRAGMA secure_delete = ON")

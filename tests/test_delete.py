@@ -60,3 +60,24 @@ def test_a_document_of_the_users_own_folder_keeps_its_file(tmp_path):
     workspace.remove("pillar.txt")
     assert own.exists()  # ours to forget, not ours to delete
     assert bytes_left(tmp_path / "ws" / "index", b"hypersonic missiles") == []
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_disk_use_stays_bounded_over_100_incremental_updates(tmp_path):
+    """Old generations are pruned as each new one is published, and the embedding cache prunes itself."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "steady.txt").write_text("Steady notes\n\nThe ferry to Somes Island leaves at 7:45 every morning.\n")
+    index = Index(tmp_path / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
+    sizes = []
+    for n in range(100):  # a diary edited a hundred times: every version has new text
+        (docs / "diary.txt").write_text(f"Diary\n\nDay {n}: " + " ".join(f"entry{n}x{j}" for j in range(60)) + ".\n")
+        index.sync([docs])
+        sizes.append(folder_bytes(tmp_path / "index"))
+    assert len(list((tmp_path / "index").glob("gen-*"))) == Settings().keep_generations
+    assert max(sizes[60:]) <= 1.1 * max(sizes[:60]), sizes  # it stopped growing
+    report = index.sync([docs], prune=True)
+    assert report.pruned > 0 and folder_bytes(tmp_path / "index") <= max(sizes)
