@@ -71,6 +71,12 @@ class IndexIncompatibleError(RagError):
     status = 503
 
 
+class IndexDamagedError(RagError):
+    """No generation of the index can be read (truncated, corrupted or missing files)."""
+
+    status = 503
+
+
 class IndexBusyError(RagError):
     """Another process is writing the index."""
 

@@ -12,24 +12,32 @@ Layout (see index/README.md)::
 
 A writer builds the next generation in a temporary folder, fsyncs it, renames it into place and
 only then points CURRENT at it. Killing it at any moment leaves the previous generation live.
+
+The manifest records each data file's size and sha256, verified when a generation is opened. A live
+generation that is damaged (a truncated or corrupted file, a missing folder, a dangling or missing
+CURRENT) is not served: the newest good one is, with a warning, and the next write replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexBusyError, IndexIncompatibleError, IndexNotFoundError
+from .errors import IndexBusyError, IndexDamagedError, IndexIncompatibleError, IndexNotFoundError
 from .lexical import BM25Index
 from .store import ChunkDB, ChunkRow, DocumentRow, write_database
 from .vectorstore import FaissStore
 
 FORMAT_VERSION = 1
+DATA_FILES = ("chunks.sqlite", "vectors.faiss")
+log = logging.getLogger(__name__)
 
 
 class Snapshot:
@@ -90,23 +98,55 @@ class Generations:
         ``check`` may refuse a manifest of the right format version (say, another embedding model) by raising.
         """
         for _ in range(3):
-            name = self.current()
+            names = self._names()
+            try:
+                name = self.current()
+            except IndexNotFoundError:
+                if not names:
+                    raise
+                name = ""  # CURRENT is missing but generations are there: the newest good one serves
             if reuse is not None and reuse.directory.name == name:
                 return reuse
-            directory = self.path / name
-            try:
-                manifest = json.loads((directory / "manifest.json").read_text())
-            except FileNotFoundError:
-                continue  # pruned between reading CURRENT and opening it: read CURRENT again
-            version = manifest.get("format_version")
-            if version != FORMAT_VERSION:
-                raise IndexIncompatibleError(
-                    f"{self.path} uses index format {version}, this version reads format {FORMAT_VERSION}: "
-                    f"rebuild it with `rag index --rebuild --index {self.path}`"
-                )
-            check(manifest)
-            return Snapshot(directory, manifest, nprobe)
+            problems: list[str] = []
+            for candidate in [name, *(n for n in names if n != name)] if name else names:
+                directory = self.path / candidate
+                try:
+                    manifest = json.loads((directory / "manifest.json").read_text())
+                except FileNotFoundError:
+                    problems.append(f"{candidate}: missing")
+                    continue
+                except ValueError:
+                    problems.append(f"{candidate}: unreadable manifest")
+                    continue
+                version = manifest.get("format_version")
+                if version != FORMAT_VERSION:
+                    raise IndexIncompatibleError(
+                        f"{self.path} uses index format {version}, this version reads format {FORMAT_VERSION}: "
+                        f"rebuild it with `rag index --rebuild --index {self.path}`"
+                    )
+                check(manifest)
+                damage = _damage(directory, manifest)
+                if not damage:
+                    try:
+                        snapshot = Snapshot(directory, manifest, nprobe)
+                    except Exception as exc:  # any unreadable file is damage, reported below
+                        damage = f"cannot be read ({type(exc).__name__})"
+                if damage:
+                    problems.append(f"{candidate}: {damage}")
+                    continue
+                if candidate != name:
+                    log.warning("%s: the live generation is damaged (%s); serving %s, the newest good one, until "
+                                "the next `rag index` writes a new one", self.path, "; ".join(problems), candidate)
+                return snapshot
+            if name and (self.path / "CURRENT").is_file() and self.current() != name:
+                continue  # a writer published meanwhile and pruned what we were opening: look again
+            raise IndexDamagedError(f"{self.path}: no generation can be read ({'; '.join(problems) or 'none'}): "
+                                    f"rebuild it with `rag index --rebuild --index {self.path}`")
         raise IndexNotFoundError(f"{self.path}: the index changed repeatedly while opening; try again")
+
+    def _names(self) -> list[str]:
+        """The generation folders, newest first."""
+        return sorted((p.name for p in self.path.glob("gen-*") if p.is_dir()), reverse=True)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -134,7 +174,9 @@ class Generations:
         tmp.mkdir()
         write_database(tmp / "chunks.sqlite", documents, chunks)
         store.save(tmp / "vectors.faiss")
-        (tmp / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))
+        files = {name: {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in DATA_FILES}
+        (tmp / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest, "files": files},
+                                                      indent=2))
         for f in tmp.iterdir():
             _fsync(f)
         _fsync(tmp)
@@ -175,3 +217,28 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _damage(directory: Path, manifest: dict[str, Any]) -> str:
+    """What is wrong with a generation's data files against its manifest ("" when nothing; generations
+    written before checksums were recorded are checked for presence only)."""
+    for name in DATA_FILES:
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        expected = manifest.get("files", {}).get(name)
+        if expected is None:
+            continue
+        if path.stat().st_size != expected["size"]:
+            return f"{name} has {path.stat().st_size} bytes, {expected['size']} were written"
+        if _sha256(path) != expected["sha256"]:
+            return f"{name} does not match its checksum"
+    return ""

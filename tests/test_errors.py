@@ -19,6 +19,7 @@ EXPECTED = {
     errors.IndexNotFoundError: 503,
     errors.IndexIncompatibleError: 503,
     errors.IndexBusyError: 503,
+    errors.IndexDamagedError: 503,
     errors.BusyError: 429,
     errors.WaitTimeoutError: 503,
 }
