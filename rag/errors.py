@@ -77,6 +77,12 @@ class IndexDamagedError(RagError):
     status = 503
 
 
+class IndexWriteError(RagError):
+    """Writing the next generation failed (a full disk, an I/O error); the previous one still serves."""
+
+    status = 503
+
+
 class IndexBusyError(RagError):
     """Another process is writing the index."""
 

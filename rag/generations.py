@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexBusyError, IndexDamagedError, IndexIncompatibleError, IndexNotFoundError
+from .errors import IndexBusyError, IndexDamagedError, IndexIncompatibleError, IndexNotFoundError, IndexWriteError
 from .lexical import BM25Index
 from .store import ChunkDB, ChunkRow, DocumentRow, write_database
 from .vectorstore import FaissStore
@@ -171,21 +171,30 @@ class Generations:
         number = int(existing[-1].split("-")[1]) + 1 if existing else 1
         name = f"gen-{number:06d}"
         tmp = self.path / f".tmp-{name}"
-        tmp.mkdir()
-        write_database(tmp / "chunks.sqlite", documents, chunks)
-        store.save(tmp / "vectors.faiss")
-        files = {name: {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in DATA_FILES}
-        (tmp / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest, "files": files},
-                                                      indent=2))
-        for f in tmp.iterdir():
-            _fsync(f)
-        _fsync(tmp)
-        os.replace(tmp, self.path / name)
         pointer = self.path / ".CURRENT.tmp"
-        pointer.write_text(name + "\n")
-        _fsync(pointer)
-        os.replace(pointer, self.path / "CURRENT")
-        _fsync(self.path)
+        try:
+            tmp.mkdir()
+            write_database(tmp / "chunks.sqlite", documents, chunks)
+            store.save(tmp / "vectors.faiss")
+            files = {f: {"size": (tmp / f).stat().st_size, "sha256": _sha256(tmp / f)} for f in DATA_FILES}
+            (tmp / "manifest.json").write_text(
+                json.dumps({"format_version": FORMAT_VERSION, **manifest, "files": files}, indent=2))
+            for f in tmp.iterdir():
+                _fsync(f)
+            _fsync(tmp)
+            os.replace(tmp, self.path / name)
+            pointer.write_text(name + "\n")
+            _fsync(pointer)
+            os.replace(pointer, self.path / "CURRENT")
+            _fsync(self.path)
+        except (OSError, RuntimeError) as exc:  # RuntimeError: FAISS's own write errors
+            shutil.rmtree(tmp, ignore_errors=True)
+            pointer.unlink(missing_ok=True)
+            if (self.path / name).is_dir() and self.current() != name:
+                shutil.rmtree(self.path / name, ignore_errors=True)
+            raise IndexWriteError(f"could not write the index in {self.path} "
+                                  f"({getattr(exc, 'strerror', None) or exc}); the previous index is unchanged "
+                                  "and still serves") from None
         for stale in existing[: max(0, len(existing) - (keep - 1))]:
             shutil.rmtree(self.path / stale, ignore_errors=True)
         return name

@@ -7,6 +7,7 @@ and ``rag.ingest`` (the build pipeline from files to a new generation). See inde
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 from .config import Settings, default_index_dir
 from .documents import find_files
 from .embedding import BUNDLED_MODEL_ID, Embedder, get_embedder
-from .errors import IndexIncompatibleError
+from .errors import IndexIncompatibleError, IndexWriteError
 from .generations import FORMAT_VERSION, Generations, Snapshot
 from .ingest import IndexReport, Ingest, Progress
 from .store import DocumentRow
@@ -180,8 +181,12 @@ class Index:
             embedder = self.embedder  # may open the live generation to learn the model it was built with
             live = self._snapshot if self.exists() else None  # read above, or earlier by this Index (rebuild)
             created = live.manifest.get("created") if live is not None else None  # kept in the new manifest
-            yield Ingest(self._generations, self.settings, embedder, old, progress, began=began, created=created,
-                         prune=prune)
+            try:
+                yield Ingest(self._generations, self.settings, embedder, old, progress, began=began,
+                             created=created, prune=prune)
+            except (OSError, sqlite3.Error) as exc:  # a full disk or an I/O error while writing the cache
+                raise IndexWriteError(f"could not write the index in {self.path} ({exc}); the previous index "
+                                      "is unchanged and still serves") from None
 
 
 def _iso(ts: float) -> str:

@@ -20,6 +20,7 @@ EXPECTED = {
     errors.IndexIncompatibleError: 503,
     errors.IndexBusyError: 503,
     errors.IndexDamagedError: 503,
+    errors.IndexWriteError: 503,
     errors.BusyError: 429,
     errors.WaitTimeoutError: 503,
 }

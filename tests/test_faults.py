@@ -82,3 +82,32 @@ def test_with_no_good_generation_left_one_line_says_how_to_rebuild(tmp_path):
 
     shown = CliRunner().invoke(main, ["status", "--index", str(tmp_path / "index")])
     assert shown.exit_code == 2 and shown.output.startswith("error: ") and "Traceback" not in shown.output
+
+
+@pytest.mark.parametrize("where", ["generation", "embedding cache"])
+def test_a_full_disk_during_a_write_leaves_the_last_good_index_serving(tmp_path, monkeypatch, where):
+    import errno
+    import sqlite3
+
+    import rag.generations
+    import rag.store
+    from rag import IndexWriteError
+
+    docs, live, _ = two_generations(tmp_path)
+    (docs / "extra.txt").write_text("Extra notes\n\nA brand new sentence about lighthouse keepers.\n")
+
+    def full(*args, **kwargs):
+        if where == "generation":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(rag.generations if where == "generation" else rag.store.EmbeddingCache,
+                        "write_database" if where == "generation" else "put", full)
+    index = Index(tmp_path / "index", SETTINGS, embedder=FakeEmbedder())
+    with pytest.raises(IndexWriteError) as caught:
+        index.sync([docs])
+    assert "the previous index is unchanged" in str(caught.value) and "\n" not in str(caught.value)
+    assert not list((tmp_path / "index").glob(".tmp-*"))
+    again = Index(tmp_path / "index", SETTINGS, embedder=FakeEmbedder())
+    assert again.snapshot().directory == live
+    assert sorted(d["doc_id"] for d in again.documents()) == ["harbour.txt", "pillar.txt"]
