@@ -84,6 +84,9 @@ def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
                          "Retry-After, 'the assistant is busy' in the chat)."),
             click.option("--wait-timeout", "wait_timeout_s", type=click.FloatRange(1, 3600), default=WAIT_TIMEOUT_S,
                          show_default=True, help="Seconds a question may wait for the ones before it."),
+            click.option("--rate-limit", default="", metavar="N/PERIOD",
+                         help="Requests per client address to the API, e.g. 120/minute ('none': no limit). "
+                         "Default: none on this machine only, 120/minute on any other address."),
             click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
                          help="Also answer to this Host name (repeatable). By default only loopback names are "
                          "served, which defeats DNS rebinding; a server on a public address behind a key answers "
@@ -100,12 +103,14 @@ def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
 
 
 def server_settings(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
-                    max_upload_mb: float, max_waiting: int, wait_timeout_s: float, allow_hosts: tuple[str, ...],
-                    api_key_file: Path | None, corpus: Path | None = None) -> ServerSettings:
+                    max_upload_mb: float, max_waiting: int, wait_timeout_s: float, rate_limit: str,
+                    allow_hosts: tuple[str, ...], api_key_file: Path | None,
+                    corpus: Path | None = None) -> ServerSettings:
     """``ServerSettings`` from the options of ``server_options`` (refuses a public address without a key)."""
     return ServerSettings(host=host, port=port, index=index_dir or default_index_dir(), uploads=uploads,
                           max_upload_mb=max_upload_mb, api_key=load_key(api_key_file), corpus=corpus,
-                          max_waiting=max_waiting, wait_timeout_s=wait_timeout_s, allow_hosts=tuple(allow_hosts),
+                          max_waiting=max_waiting, wait_timeout_s=wait_timeout_s, rate_limit=rate_limit,
+                          allow_hosts=tuple(allow_hosts),
                           answer=AnswerSettings(generator=generator, model=llm))
 
 

@@ -174,6 +174,7 @@ class ServerSettings:
     allow_hosts: tuple[str, ...] = ()  # Host names served besides the loopback ones (rag.crosssite)
     max_waiting: int = MAX_WAITING
     wait_timeout_s: float = WAIT_TIMEOUT_S
+    rate_limit: str = ""  # per client address, e.g. "120/minute"; "" = none on loopback, 120/minute elsewhere
     answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     def __post_init__(self) -> None:
@@ -187,6 +188,10 @@ class ServerSettings:
             raise ConfigError(f"max_waiting must be a positive integer, got {self.max_waiting!r}")
         if not isinstance(self.wait_timeout_s, int | float) or self.wait_timeout_s <= 0:
             raise ConfigError(f"wait_timeout_s must be a positive number of seconds, got {self.wait_timeout_s!r}")
+        if self.rate_limit and self.rate_limit != "none":
+            from .ratelimit import check_limit
+
+            check_limit(self.rate_limit)
         check_bind(self.host, self.api_key)
 
     @property
@@ -200,6 +205,16 @@ class ServerSettings:
             return None
         named = {self.host} if self.host not in ("0.0.0.0", "::") and not is_loopback(self.host) else set()
         return LOOPBACK_HOSTS | named | {h.lower() for h in self.allow_hosts}
+
+    @property
+    def client_rate_limit(self) -> str | None:
+        """The per-client limit in force: ``rate_limit``, else none on loopback and 120/minute elsewhere."""
+        from .access import is_loopback
+        from .ratelimit import DEFAULT_LIMIT
+
+        if self.rate_limit == "none":
+            return None
+        return self.rate_limit or (None if is_loopback(self.host) else DEFAULT_LIMIT)
 
     @property
     def uploads_dir(self) -> Path:

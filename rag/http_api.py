@@ -49,6 +49,7 @@ from .http_models import (
     SearchResponse,
 )
 from .limits import LimitBody
+from .ratelimit import RateLimit
 from .retriever import search_json
 from .uploads import safe_name
 from .workspace import Workspace
@@ -70,17 +71,17 @@ SSE_DOC = {"text/event-stream": {"schema": SSE_EVENT_SCHEMA,
 
 
 def create_api(workspace: Workspace, key: str | None = None,
-               hosts: Collection[str] | None = LOOPBACK_HOSTS) -> FastAPI:
+               hosts: Collection[str] | None = LOOPBACK_HOSTS, rate_limit: str | None = None) -> FastAPI:
     """The API alone as an ASGI app (what ``rag api`` serves). ``key``: see ``rag.access``; ``hosts``: the
-    ``Host`` names served (``rag.crosssite``; None: any)."""
+    ``Host`` names served (``rag.crosssite``; None: any); ``rate_limit``: per client (``rag.ratelimit``)."""
     app = FastAPI(title="rag: ask your documents", version="1",
                   description="Search and cited answers over a local index of documents.")
-    install(app, workspace, key, hosts)
+    install(app, workspace, key, hosts, rate_limit)
     return app
 
 
 def install(app: FastAPI, workspace: Workspace, key: str | None = None,
-            hosts: Collection[str] | None = LOOPBACK_HOSTS) -> None:
+            hosts: Collection[str] | None = LOOPBACK_HOSTS, rate_limit: str | None = None) -> None:
     """Add the ``/v1`` routes, ``/health``, JSON error handlers, body limits, the API-key check and the
     cross-site guard to ``app``. Call before mounting anything at ``/``; the checks then cover the whole app."""
 
@@ -147,6 +148,8 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None,
     install_errors(app)
     app.add_middleware(LimitBody, upload_limit=int(workspace.max_upload_mb * 1_000_000) + 64_000)
     app.add_middleware(RequireKey, key=key)  # no key, no body read
+    if rate_limit:
+        app.add_middleware(RateLimit, limit=rate_limit)  # before the key check: guessing keys is limited too
     app.add_middleware(SameOrigin, hosts=hosts)  # runs before the key and body checks: other web pages get nothing
     from .integrations import install_integrations  # OpenAI-compatible chat, MCP: behind the checks above
     install_integrations(app, workspace)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from rag import ConfigError
 from rag.config import ServerSettings
 from rag.crosssite import LOOPBACK_HOSTS
 from rag.http_api import create_api
@@ -73,3 +74,17 @@ def test_which_host_names_a_server_answers_to():
     assert ServerSettings(host="0.0.0.0", api_key="k").served_hosts is None  # behind a key, any name
     assert ServerSettings(host="10.0.0.5", api_key="k", allow_hosts=("rag.lan",)).served_hosts == \
         LOOPBACK_HOSTS | {"10.0.0.5", "rag.lan"}
+
+
+def test_beyond_loopback_each_client_is_rate_limited():
+    limited = TestClient(create_api(tiny_workspace(), hosts=None, rate_limit="3/minute"), base_url=LOCAL)
+    codes = [limited.post("/v1/search", json={"query": "ferry"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    refused = limited.post("/v1/search", json={"query": "ferry"})
+    assert refused.json()["type"] == "RateLimited" and int(refused.headers["retry-after"]) >= 1
+    assert limited.get("/health").status_code == 200  # liveness probes are not API calls
+    assert ServerSettings().client_rate_limit is None  # this machine only: no limit
+    assert ServerSettings(host="0.0.0.0", api_key="k").client_rate_limit == "120/minute"
+    assert ServerSettings(host="0.0.0.0", api_key="k", rate_limit="none").client_rate_limit is None
+    with pytest.raises(ConfigError, match="rate limit must look like"):
+        ServerSettings(rate_limit="lots")

@@ -15,8 +15,8 @@ from rag.cli_common import build_if_missing, server_options, server_settings, ur
 @click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"), show_default=True,
               help="Folder to index first when the index is missing.")
 def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
-          max_upload_mb: float, max_waiting: int, wait_timeout_s: float, allow_hosts: tuple[str, ...],
-          api_key_file: Path | None, corpus: Path) -> None:
+          max_upload_mb: float, max_waiting: int, wait_timeout_s: float, rate_limit: str,
+          allow_hosts: tuple[str, ...], api_key_file: Path | None, corpus: Path) -> None:
     """Start the web chat and the HTTP API (/v1/..., spec at /openapi.json) in one process, building the
     index from --corpus when there is none, and print the address."""
     from rag.workspace import Workspace
@@ -25,7 +25,7 @@ def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str
 
     # Settings first: a public address without a key is refused before minutes of indexing and loading.
     settings = server_settings(host, port, index_dir, generator, llm, uploads, max_upload_mb, max_waiting,
-                               wait_timeout_s, allow_hosts, api_key_file, corpus)
+                               wait_timeout_s, rate_limit, allow_hosts, api_key_file, corpus)
     workspace = Workspace.from_settings(settings)
     build_if_missing(workspace.index, corpus)
     click.echo("Loading the models...", err=True)

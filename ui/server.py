@@ -28,7 +28,7 @@ DOCUMENT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 
 
 
 def create_app(workspace: Workspace, key: str | None = None,
-               hosts: Collection[str] | None = LOOPBACK_HOSTS) -> FastAPI:
+               hosts: Collection[str] | None = LOOPBACK_HOSTS, rate_limit: str | None = None) -> FastAPI:
     """The whole server as an ASGI app: the chat at ``/``, ``/document?doc=…&start=…&end=…`` and the
     HTTP API (``/v1/…``, ``/health``, ``/openapi.json``). With ``key``, all but ``/health`` need it."""
     api = FastAPI(title="Ask your documents", docs_url=None, redoc_url=None)
@@ -44,7 +44,7 @@ def create_app(workspace: Workspace, key: str | None = None,
         return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote),
                             headers={"Content-Security-Policy": DOCUMENT_CSP})
 
-    install(api, workspace, key, hosts)  # before the chat claims every path under "/"
+    install(api, workspace, key, hosts, rate_limit)  # before the chat claims every path under "/"
     # The chat's questions wait in Gradio's queue (one answer at a time), bounded like the API's: past it,
     # Gradio tells the page the queue is full.
     blocks = build_app(workspace).queue(default_concurrency_limit=1, max_size=workspace.max_waiting)
@@ -77,5 +77,6 @@ def serve(workspace: Workspace, settings: ServerSettings) -> None:
     """Serve until Ctrl-C or SIGTERM. Binds to ``settings.host`` only; there is no public share link."""
     import uvicorn
 
-    uvicorn.run(create_app(workspace, settings.api_key, settings.served_hosts), host=settings.host, port=settings.port,
+    app = create_app(workspace, settings.api_key, settings.served_hosts, settings.client_rate_limit)
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="warning", timeout_graceful_shutdown=GRACE_S)
