@@ -53,3 +53,7 @@ lint: install
 # basedpyright in basic mode over rag, ui and eval (pyproject.toml); errors fail, warnings are not shown.
 typecheck: install
 	$(BIN)/basedpyright --project . --level error
+
+# Start the default index afresh (the built files only; index/README.md stays).
+clean-index:
+	rm -rf index/gen-* index/.tmp-* index/CURRENT index/.CURRENT.tmp index/embeddings.sqlite index/.lock
