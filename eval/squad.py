@@ -25,6 +25,7 @@ from typing import Any
 
 from rag import Assistant, Index, Retriever, env
 from rag.errors import ConfigError
+from rag.store import file_sha256
 
 from .matching import contains_answer, exact_match, token_f1
 from .metrics import mean, retrieval_metrics
@@ -50,7 +51,7 @@ def default_data() -> Path:
 def fetch(target: Path | None = None, log: Callable[[str], None] = print) -> Path:
     """Download the dev set (through PyPI's bigbench source archive) to ``target``, once."""
     target = target or default_data()
-    if target.exists() and _sha256(target) == DATA_SHA256:
+    if target.exists() and file_sha256(target) == DATA_SHA256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -69,8 +70,8 @@ def fetch(target: Path | None = None, log: Callable[[str], None] = print) -> Pat
                 raise ConfigError(f"{MEMBER} is missing from the archive")
             part = Path(tmp) / target.name
             part.write_bytes(data.read())
-        if _sha256(part) != DATA_SHA256:
-            raise ConfigError(f"the extracted file's sha256 is {_sha256(part)}, expected {DATA_SHA256}")
+        if file_sha256(part) != DATA_SHA256:
+            raise ConfigError(f"the extracted file's sha256 is {file_sha256(part)}, expected {DATA_SHA256}")
         part.replace(target)  # published whole or not at all
     return target
 
@@ -173,10 +174,4 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 

@@ -21,7 +21,6 @@ CURRENT) is not served: the newest good one is, with a warning, and the next wri
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from typing import Any
 
 from .errors import IndexBusyError, IndexDamagedError, IndexIncompatibleError, IndexNotFoundError, IndexWriteError
 from .lexical import BM25Index
-from .store import ChunkDB, ChunkRow, DocumentRow, write_database
+from .store import ChunkDB, ChunkRow, DocumentRow, file_sha256, write_database
 from .vectorstore import FaissStore
 
 FORMAT_VERSION = 1
@@ -98,15 +97,15 @@ class Generations:
         ``check`` may refuse a manifest of the right format version (say, another embedding model) by raising.
         """
         for _ in range(3):
-            names = self._names()
             try:
                 name = self.current()
             except IndexNotFoundError:
-                if not names:
+                if not self._names():
                     raise
                 name = ""  # CURRENT is missing but generations are there: the newest good one serves
             if reuse is not None and reuse.directory.name == name:
-                return reuse
+                return reuse  # every search asks: read CURRENT, nothing more
+            names = self._names()
             problems: list[str] = []
             for candidate in [name, *(n for n in names if n != name)] if name else names:
                 directory = self.path / candidate
@@ -176,7 +175,7 @@ class Generations:
             tmp.mkdir()
             write_database(tmp / "chunks.sqlite", documents, chunks)
             store.save(tmp / "vectors.faiss")
-            files = {f: {"size": (tmp / f).stat().st_size, "sha256": _sha256(tmp / f)} for f in DATA_FILES}
+            files = {f: {"size": (tmp / f).stat().st_size, "sha256": file_sha256(tmp / f)} for f in DATA_FILES}
             (tmp / "manifest.json").write_text(
                 json.dumps({"format_version": FORMAT_VERSION, **manifest, "files": files}, indent=2))
             for f in tmp.iterdir():
@@ -228,14 +227,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _damage(directory: Path, manifest: dict[str, Any]) -> str:
     """What is wrong with a generation's data files against its manifest ("" when nothing; generations
     written before checksums were recorded are checked for presence only)."""
@@ -248,6 +239,6 @@ def _damage(directory: Path, manifest: dict[str, Any]) -> str:
             continue
         if path.stat().st_size != expected["size"]:
             return f"{name} has {path.stat().st_size} bytes, {expected['size']} were written"
-        if _sha256(path) != expected["sha256"]:
+        if file_sha256(path) != expected["sha256"]:
             return f"{name} does not match its checksum"
     return ""

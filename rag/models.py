@@ -85,12 +85,11 @@ def bundled_gguf(cache_dir: Path | None = None) -> Path:
 
 def verify_file(path: Path, expected: str = BUNDLED_GGUF_SHA256) -> None:
     """Hash ``path`` and raise ``ModelError`` if it is not ``expected``."""
-    digest = hashlib.sha256()
-    with path.open("rb") as src:
-        while block := src.read(1 << 22):
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        raise ModelError(f"{path} has sha256 {digest.hexdigest()}, expected {expected}; "
+    from .store import file_sha256
+
+    got = file_sha256(path)
+    if got != expected:
+        raise ModelError(f"{path} has sha256 {got}, expected {expected}; "
                          f"delete it and it will be assembled again")
 
 

@@ -7,6 +7,7 @@ chunk's text) to its vector, so re-indexing never embeds the same text twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -79,6 +80,15 @@ def _document_row(row: Sequence[Any]) -> DocumentRow:
     doc_id, title, source, sha256, mtime, size, text, pages, cleaner_version, added = row
     return DocumentRow(doc_id, title, source, sha256, mtime, size, text, tuple(json.loads(pages)), cleaner_version,
                        added)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read 4 MB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_database(path: Path, documents: Iterable[DocumentRow], chunks: Iterable[ChunkRow]) -> None:

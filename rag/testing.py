@@ -19,6 +19,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .embedding import Embedder
+from .errors import ModelError
 from .generation import Generator
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-__all__ = ["FakeEmbedder", "ScriptedGenerator", "check_embedder", "check_generator", "tiny_documents",
-           "tiny_workspace"]
+__all__ = ["FailingGenerator", "FakeEmbedder", "HeldGenerator", "ScriptedGenerator", "check_embedder",
+           "check_generator", "tiny_documents", "tiny_workspace"]
 
 TINY_DOCUMENTS = {
     "harbour.txt": "Harbour notes\n\nThe ferry to Somes Island leaves at 7:45 every morning and costs 12 dollars. "
@@ -93,6 +95,32 @@ class ScriptedGenerator(Generator):
     def yes_probability(self, system: str, user: str) -> float | None:
         self.judged.append((system, user))
         return self.judge_value(system, user) if callable(self.judge_value) else self.judge_value
+
+
+class HeldGenerator(ScriptedGenerator):
+    """Writes ``reply`` only once ``gate`` opens (a slow model, held by the test); ``started`` says it began."""
+
+    def __init__(self, reply: str = "The ferry leaves at 7:45 [1].") -> None:
+        super().__init__(judge_value=0.9)
+        self.reply = reply
+        self.started, self.gate = threading.Event(), threading.Event()
+
+    def complete(self, system: str, user: str, max_tokens: int = 200):
+        self.started.set()
+        self.gate.wait(30)
+        yield self.reply
+
+
+class FailingGenerator(ScriptedGenerator):
+    """Writes half a sentence, then fails with ``error`` (default: a ``ModelError``): a model that dies mid-answer."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        super().__init__()
+        self.error = error or ModelError("the model stopped: out of memory")
+
+    def complete(self, system: str, user: str, max_tokens: int = 200):
+        yield "Half a sentence"
+        raise self.error
 
 
 def check_embedder(embedder: Embedder) -> None:

@@ -66,3 +66,13 @@ def serving(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def workspace(real_index: Index):
+    """A warmed-up ``Workspace`` over ``real_index`` with the extractive generator (no language model)."""
+    from rag import AnswerSettings, Workspace
+
+    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
+    workspace.warm_up()
+    return workspace

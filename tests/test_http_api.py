@@ -17,24 +17,17 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from rag_eval.processes import free_port, stop, wait_until_up
 
-from rag import AnswerSettings, ConfigError, Index, ModelError
+from rag import AnswerSettings, ConfigError, Index
 from rag.access import check_bind, is_loopback, load_key, presented_key
 from rag.cli import main
 from rag.http_api import create_api
-from rag.testing import ScriptedGenerator, tiny_workspace
+from rag.testing import FailingGenerator, tiny_workspace
 from rag.workspace import Workspace
 
 from .conftest import CORPUS, serving
 
 LOCAL = "http://127.0.0.1"  # the servers answer to loopback host names only (rag.crosssite)
 QUESTION = "Which fighter jet project was involved in the South Korean leak case?"
-
-
-@pytest.fixture(scope="module")
-def workspace(real_index) -> Workspace:
-    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
-    workspace.warm_up()
-    return workspace
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +119,6 @@ def test_ask_streams_passages_then_tokens_then_the_answer(client):
     assert answer == plain
     cited = {(c["doc_id"], c["start"]) for c in answer["citations"]}
     assert cited <= {(h["doc_id"], h["start"]) for h in passages}
-
-
-class FailingGenerator(ScriptedGenerator):
-    def complete(self, system, user, max_tokens=200):
-        yield "Half a sentence"
-        raise ModelError("the model stopped: out of memory")
 
 
 def test_a_failure_mid_stream_arrives_as_an_error_event_and_frees_the_model(fake_index, corpus_copy):

@@ -22,10 +22,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from rag_eval.processes import free_port, stop, wait_until_up
 
-from rag import AnswerSettings, Index, Workspace
+from rag import Index
 from rag.http_api import create_api
 from rag.mcp_server import build_server, document_uri
-from rag.testing import ScriptedGenerator, tiny_workspace
+from rag.testing import HeldGenerator, tiny_workspace
 
 from .conftest import serving
 
@@ -103,13 +103,6 @@ async def exercise(client: Client, index: Index) -> None:
     assert not again.is_error and "KF-21" in again.content[0].text
 
 
-@pytest.fixture(scope="module")
-def workspace(real_index) -> Workspace:
-    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
-    workspace.warm_up()
-    return workspace
-
-
 @pytest.mark.integration
 def test_rag_mcp_over_stdio(real_index):
     async def session() -> str:
@@ -180,22 +173,9 @@ def test_other_web_pages_reach_neither_new_surface():
         assert client.post("/v1/chat/completions", json=question, headers={"Origin": LOCAL}).status_code == 200
 
 
-class Held(ScriptedGenerator):
-    """Writes its answer only once ``gate`` opens; says when it has started."""
-
-    def __init__(self) -> None:
-        super().__init__(judge_value=0.9)
-        self.started, self.gate = threading.Event(), threading.Event()
-
-    def complete(self, system: str, user: str, max_tokens: int = 200):
-        self.started.set()
-        self.gate.wait(30)
-        yield "The ferry leaves at 7:45 [1]."
-
-
 def test_a_full_queue_refuses_on_both_surfaces():
     """The bounded answer queue (rag.worker) refuses a question on the OpenAI route and the MCP tool alike."""
-    model = Held()
+    model = HeldGenerator()
     workspace = tiny_workspace(generator=model, max_waiting=1, wait_timeout_s=60)
     client = TestClient(create_api(workspace), base_url=LOCAL)
     question = {"model": "rag", "messages": [{"role": "user", "content": "When does the ferry leave?"}]}

@@ -15,20 +15,13 @@ from fastapi.testclient import TestClient
 from rag import AnswerSettings, Index, RagError, Workspace
 from rag.http_api import create_api
 from rag.openai_api import model_id
-from rag.testing import ScriptedGenerator, tiny_workspace
+from rag.testing import FailingGenerator, ScriptedGenerator, tiny_workspace
 
 from .conftest import serving
 
 QUESTION = "Which fighter jet project was involved in the South Korean leak case?"
 LOCAL = "http://127.0.0.1"
 CITATION_FIELDS = {"n", "doc_id", "title", "start", "end", "text", "quote", "quote_start", "quote_end", "page"}
-
-
-@pytest.fixture(scope="module")
-def workspace(real_index) -> Workspace:
-    workspace = Workspace(real_index, AnswerSettings(generator="extractive"))
-    workspace.warm_up()
-    return workspace
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +180,10 @@ def test_the_stream_on_the_wire_is_data_lines_then_done():
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == events[-1]["rag"]["answer"]
 
 
-class FailingGenerator(ScriptedGenerator):
-    def complete(self, system, user, max_tokens=200):
-        yield "Half a sentence"
-        raise RagError("the model stopped: out of memory")
-
-
 def test_a_failure_mid_stream_reaches_the_client_as_an_error():
     tiny = tiny_workspace()
-    workspace = Workspace(tiny.index, tiny.settings, generator=FailingGenerator())
+    failing = FailingGenerator(RagError("the model stopped: out of memory"))
+    workspace = Workspace(tiny.index, tiny.settings, generator=failing)
     with serving(create_api(workspace)) as url:
         client = openai.OpenAI(base_url=url + "v1", api_key="unused", max_retries=0)
         with pytest.raises(openai.APIError) as caught:

@@ -9,26 +9,13 @@ import time
 from fastapi.testclient import TestClient
 
 from rag.http_api import create_api
-from rag.testing import ScriptedGenerator, tiny_workspace
+from rag.testing import HeldGenerator, tiny_workspace
 
 LOCAL = "http://127.0.0.1"
 
 
-class Held(ScriptedGenerator):
-    """Writes its answer only once ``gate`` opens; says when it has started."""
-
-    def __init__(self) -> None:
-        super().__init__(judge_value=0.9)
-        self.started, self.gate = threading.Event(), threading.Event()
-
-    def complete(self, system: str, user: str, max_tokens: int = 200):
-        self.started.set()
-        self.gate.wait(30)
-        yield "The ferry leaves at 7:45 [1]."
-
-
 def test_a_full_queue_answers_429_and_searches_do_not_wait():
-    model = Held()
+    model = HeldGenerator()
     workspace = tiny_workspace(generator=model, max_waiting=1, wait_timeout_s=60)
     client = TestClient(create_api(workspace), base_url=LOCAL)
     replies: list[int] = []
