@@ -119,6 +119,29 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         return iter(self._run)
 
+    def updates(self, every: float) -> Iterator[str | None]:
+        """The text as it is written, with ``None`` whenever nothing new came for ``every`` seconds
+        (waiting behind another question, retrieving, verifying). A web server's worker thread that
+        steps this reader gets control back that often, so a Stop can close it at once.
+
+        >>> from rag.testing import tiny_workspace
+        >>> stream = tiny_workspace().assistant.stream("When does the ferry leave?")
+        >>> text = "".join(piece for piece in stream.updates(every=0.05) if piece)
+        >>> "7:45" in text, "7:45" in stream.answer.text
+        (True, True)
+        """
+        get = getattr(self._run, "get", None)  # a Feed; on the worker's own thread, a plain generator
+        if get is None:
+            yield from self._run
+            return
+        while True:
+            try:
+                yield get(every)
+            except TimeoutError:
+                yield None
+            except StopIteration:
+                return
+
     def close(self) -> None:
         """Stop generating (a stop button): frees the model for the next question; ``answer`` stays None
         unless it was already complete."""

@@ -74,20 +74,42 @@ class Feed(Generic[T]):
         return self
 
     def __next__(self) -> T:
-        if self._ended:
-            raise StopIteration
+        return self.get()
+
+    def get(self, timeout: float | None = None) -> T:
+        """The next item; ``StopIteration`` at the end. With ``timeout``, ``TimeoutError`` when nothing
+        came within that many seconds (the job goes on): how a reader that a web server drives gives
+        control back now and then, so that it can be stopped while the worker is busy with another job.
+
+        >>> worker = Worker("example-get")
+        >>> with worker.busy():                       # the worker is busy elsewhere
+        ...     feed = worker.stream(lambda: iter("a"))
+        ...     try:
+        ...         feed.get(timeout=0.01)
+        ...     except TimeoutError:
+        ...         print("nothing yet")
+        nothing yet
+        >>> feed.get(timeout=5), list(feed)
+        ('a', [])
+        """
         job = self._job
-        if job.deadline is not None and not job.started.is_set():
-            try:  # still waiting for the jobs before it: only as long as allowed
-                item = job.out.get(timeout=max(0.0, job.deadline - time.monotonic()))
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._ended:
+                raise StopIteration
+            queued = job.deadline is not None and not job.started.is_set()  # only so long may it wait
+            limits = [t for t in (until, job.deadline if queued else None) if t is not None]
+            try:
+                item = job.out.get(timeout=max(0.0, min(limits) - time.monotonic()) if limits else None)
+                break
             except queue.Empty:
-                if not job.started.is_set():
+                if queued and job.deadline is not None and time.monotonic() >= job.deadline \
+                        and not job.started.is_set():
                     self.close()
                     raise WaitTimeoutError("waited too long for the questions before this one; "
                                            "ask again in a moment") from None
-                item = job.out.get()
-        else:
-            item = job.out.get()
+                if until is not None and time.monotonic() >= until:
+                    raise TimeoutError(f"nothing new within {timeout} s") from None
         if isinstance(item, _End):
             self._ended = True
             self._finalizer.detach()
@@ -97,9 +119,13 @@ class Feed(Generic[T]):
         return item
 
     def close(self) -> None:
-        """Stop the job (a stop button, a client that went away). Safe to call many times, from any thread."""
+        """Stop the job (a stop button, a client that went away). Safe to call many times, from any
+        thread; a reader blocked in another thread wakes up and finds the end."""
+        if self._ended:
+            return
         self._job.cancelled.set()
         self._ended = True
+        self._job.out.put(_End(None))  # wakes a reader waiting for the next item
 
 
 class Worker:

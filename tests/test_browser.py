@@ -294,7 +294,7 @@ def test_closing_tabs_mid_answer_and_while_queued_never_freezes_the_chat(server,
 
 @pytest.mark.slow
 def test_stop_pressed_at_random_moments_then_an_answer_still_comes(server, browser):
-    url, _ = server
+    url, base = server
     rng = random.Random(11)
     page = open_chat(browser, url)
     for _ in range(20):
@@ -305,9 +305,14 @@ def test_stop_pressed_at_random_moments_then_an_answer_still_comes(server, brows
     # A Stop that lands before its question was even queued does not cancel it (Gradio's rule), so such an
     # answer may still arrive: wait for this question's own answer, whatever else turns up.
     submit(page, "At which think tank is Eleanor Shiori Hughes a non-resident fellow?")
-    page.wait_for_function("(() => { const b = document.querySelectorAll(\".message.bot, [data-testid='bot']\");"
-                           " return b.length > 0 && b[b.length - 1].innerText.includes('EconVue'); })()",
-                           timeout=180_000)
+    try:
+        page.wait_for_function("(() => { const b = document.querySelectorAll(\".message.bot, [data-testid='bot']\");"
+                               " return b.length > 0 && b[b.length - 1].innerText.includes('EconVue'); })()",
+                               timeout=180_000)
+    except Exception:
+        page.screenshot(path=str(SHOTS / "stops.png"))
+        pytest.fail(f"no answer after the stops; the chat shows {last_reply(page)[-300:]!r}; "
+                    f"the server's log ends: {(base / 'server.log').read_text()[-3000:]}")
     page.close()
 
 

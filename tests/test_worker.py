@@ -61,6 +61,27 @@ def test_a_feed_read_on_one_thread_and_closed_on_another_frees_the_worker():
     assert log == ["closed"]  # stopped early, cleaned up on the worker's own thread, no RuntimeError
 
 
+def test_a_reader_waiting_behind_another_job_can_give_control_back_and_be_closed_from_another_thread():
+    """Gradio stops a chat answer by closing its generator, which it can do only between yields: a reader
+    blocked until its job's first item would hold every Stop behind it (it used to, for up to 60 s each)."""
+    worker, started, gate, log = Worker(), threading.Event(), threading.Event(), []
+    running = worker.stream(gated(started, gate, log))
+    assert next(running) == "first"
+    waiting = worker.stream(lambda: iter(["never"]))
+    with pytest.raises(TimeoutError):
+        waiting.get(timeout=0.05)  # nothing yet: the reader has its thread back
+    ended = []
+    reader = threading.Thread(target=lambda: ended.append(list(waiting)))  # blocks: the worker is busy
+    reader.start()
+    time.sleep(0.1)
+    waiting.close()  # from this thread, while the reader waits in its own
+    reader.join(5)
+    assert not reader.is_alive() and ended == [[]]
+    running.close()
+    gate.set()
+    assert worker.call(lambda: "next job") == "next job"
+
+
 def test_a_feed_dropped_unread_is_cancelled():
     worker, started, gate, log = Worker(), threading.Event(), threading.Event(), []
     feed = worker.stream(gated(started, gate, log))

@@ -29,6 +29,10 @@ EXAMPLES = [
     "What is the total budget of AUKUS Pillar 2?",
 ]
 UPDATE_EVERY_S = 0.12
+# Gradio's Stop closes this generator, which it can only do between two yields (it retries meanwhile,
+# holding the app's lock for every other Stop): so while the answer waits for its turn, is retrieved or
+# verified, the generator still yields a no-op this often.
+WAIT_TICK_S = 0.25
 HEADERS = ["title", "file", "chunks", "size", "added (UTC)"]
 
 
@@ -92,7 +96,10 @@ def build_app(workspace: Workspace) -> gr.Blocks:
                 stream = workspace.stream(question, history, k=int(k), mode=mode, generator=generator)
                 text, shown_at = "", 0.0
                 try:
-                    for piece in stream:
+                    for piece in stream.updates(every=WAIT_TICK_S):
+                        if piece is None:  # nothing new: hand control back, so a Stop can close us now
+                            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                            continue
                         text += piece
                         # The first words at once, then at most ~8 updates a second: every update is
                         # re-rendered by the browser, and on 2 cores that work slows the model down.
