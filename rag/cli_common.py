@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from .access import KEY_ENV, load_key
 from .config import GENERATORS, MAX_WAITING, WAIT_TIMEOUT_S, AnswerSettings, ServerSettings, default_index_dir
 from .errors import IndexNotFoundError, RagError
 from .index import Index
+
+if TYPE_CHECKING:  # the workspace imports the answer machinery; the CLI's --help must stay quick
+    from .workspace import Workspace
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -59,6 +62,19 @@ def build_if_missing(index: Index, corpus: Path) -> Index:
     if report.documents == 0:
         raise RagError(f"nothing could be indexed from {corpus}; give a folder of documents with --corpus")
     return index
+
+
+def resume_uploads(workspace: Workspace) -> None:
+    """Before serving: index what an upload cut off by a killed server left unindexed, in one line."""
+    report = workspace.resume_uploads(progress=tqdm_progress(False))
+    if report is None:
+        return
+    names = report.added + report.updated
+    if names:
+        click.echo(f"Indexed {len(names)} uploaded file(s) an interrupted upload had left out: "
+                   f"{', '.join(names)}", err=True)
+    for problem in report.problems:
+        click.echo(f"skipped: {problem}", err=True)
 
 
 def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

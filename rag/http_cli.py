@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_common import server_options, server_settings, url
+from .cli_common import resume_uploads, server_options, server_settings, url
 
 GRACE_S = 5  # on SIGTERM or Ctrl-C, requests still running after this long are cancelled
 
@@ -28,6 +28,7 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
                                wait_timeout_s, rate_limit, allow_hosts, api_key_file)
     workspace = Workspace.from_settings(settings)
     workspace.index.snapshot()  # fail now, with the command to run, if there is no index
+    resume_uploads(workspace)
     click.echo("Loading the models...", err=True)
     workspace.warm_up()
     click.echo(f"HTTP API: {url(host, port)}  (spec at /openapi.json; Ctrl-C to stop)"

@@ -38,6 +38,13 @@ def store_uploads(files: Sequence[str], uploads: Path, max_mb: float = MAX_UPLOA
         if not target.resolve().is_relative_to(uploads.resolve()):
             problems.append(f"{name}: refused (unsafe name)")
             continue
-        shutil.copyfile(tmp, target)
+        part = uploads / f".{name}.part"  # hidden: never indexed, and swept by unfinished_parts()
+        shutil.copyfile(tmp, part)
+        part.replace(target)  # a server killed mid-copy leaves a .part, never a truncated document
         stored.append(target)
     return stored, problems
+
+
+def unfinished_parts(uploads: Path) -> list[Path]:
+    """Copies a killed server left half-written in ``uploads`` (they are never indexed)."""
+    return sorted(uploads.glob(".*.part")) if uploads.is_dir() else []

@@ -27,11 +27,12 @@ from typing import Any
 
 from .answer import Answer, AnswerStream, Assistant
 from .config import MAX_UPLOAD_MB, MAX_WAITING, WAIT_TIMEOUT_S, AnswerSettings, ServerSettings
+from .documents import SUPPORTED_SUFFIXES
 from .errors import DocumentNotFoundError
 from .generation import Generator
 from .index import Index, IndexReport
 from .retriever import Hit
-from .uploads import store_uploads
+from .uploads import store_uploads, unfinished_parts
 from .worker import Worker
 
 Progress = Any  # the index's progress callback: (label, total) -> advance(n)
@@ -134,7 +135,40 @@ class Workspace:
             return UploadResult(report=None, problems=problems)
         with self.assistant.exclusive():
             report = self.index.add(stored, progress=progress)
+        self._drop_unindexed(stored)
         return UploadResult(report=report, problems=problems + report.problems)
+
+    def resume_uploads(self, progress: Progress | None = None) -> IndexReport | None:
+        """Finish what a killed server left: index the uploaded files the index does not hold (their
+        upload was cut off while they were being indexed), drop half-copied ones. None when nothing was left.
+
+        >>> from rag.testing import tiny_workspace
+        >>> ws = tiny_workspace()
+        >>> ws.uploads.mkdir(parents=True, exist_ok=True)
+        >>> _ = (ws.uploads / "tides.txt").write_text("High tide is at 6:10 today.")
+        >>> ws.resume_uploads().added, ws.resume_uploads()
+        (['tides.txt'], None)
+        """
+        for part in unfinished_parts(self.uploads):
+            part.unlink(missing_ok=True)
+        if not self.uploads.is_dir():
+            return None
+        indexed = {Path(d["source"]).resolve() for d in self.documents()}
+        pending = [p for p in sorted(self.uploads.iterdir()) if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() in SUPPORTED_SUFFIXES and p.resolve() not in indexed]
+        if not pending:
+            return None
+        with self.assistant.exclusive():
+            report = self.index.add(pending, progress=progress)
+        self._drop_unindexed(pending)
+        return report
+
+    def _drop_unindexed(self, stored: list[Path]) -> None:
+        """Uploaded files the index could not read are named in the report's problems, and not kept."""
+        indexed = {Path(d["source"]).resolve() for d in self.documents()}
+        for path in stored:
+            if path.resolve() not in indexed:
+                path.unlink(missing_ok=True)
 
     def remove(self, doc_id: str) -> IndexReport:
         """Remove one document: from the index (its text from every kept generation, its vectors from the

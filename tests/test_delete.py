@@ -81,3 +81,14 @@ def test_disk_use_stays_bounded_over_100_incremental_updates(tmp_path):
     assert max(sizes[60:]) <= 1.1 * max(sizes[:60]), sizes  # it stopped growing
     report = index.sync([docs], prune=True)
     assert report.pruned > 0 and folder_bytes(tmp_path / "index") <= max(sizes)
+
+
+def test_an_upload_that_cannot_be_read_is_named_and_not_kept(tmp_path):
+    workspace = tiny_workspace(tmp_path / "ws")
+    bad, good = tmp_path / "scan.pdf", tmp_path / "lighthouse.txt"
+    bad.write_bytes(b"%PDF-1.7 not really a PDF")
+    good.write_text(NOTE, encoding="utf-8")
+    result = workspace.upload([bad, good])
+    assert result.report is not None and result.report.added == ["lighthouse.txt"]
+    assert any("scan.pdf" in p for p in result.problems), result.problems
+    assert sorted(p.name for p in workspace.uploads.iterdir()) == ["lighthouse.txt"]  # no copy of the bad one

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rag.cli_common import build_if_missing, server_options, server_settings, url
+from rag.cli_common import build_if_missing, resume_uploads, server_options, server_settings, url
 
 
 @click.command()
@@ -28,6 +28,7 @@ def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str
                                wait_timeout_s, rate_limit, allow_hosts, api_key_file, corpus)
     workspace = Workspace.from_settings(settings)
     build_if_missing(workspace.index, corpus)
+    resume_uploads(workspace)
     click.echo("Loading the models...", err=True)
     workspace.warm_up()
     click.echo(f"Web chat: {url(host, port)}  (HTTP API under /v1, spec at /openapi.json; Ctrl-C to stop)"
