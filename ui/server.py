@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Collection
 
 import gradio as gr
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.config import ServerSettings
 from rag.crosssite import LOOPBACK_HOSTS
@@ -22,6 +23,8 @@ from .app import build_app
 # On SIGTERM or Ctrl-C, requests still running after this long are cancelled, so a service manager
 # can always stop the server (uvicorn's default waits for every connection, however long).
 GRACE_S = 5
+# When the chat's queue is full, the page is told to ask again after this many seconds (as /v1/ask's 429 says).
+BUSY_RETRY_AFTER_S = 10
 # The document view is static, escaped HTML with inline styles: it needs nothing else, so it may load nothing else.
 DOCUMENT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; "
                 "form-action 'none'")
@@ -52,7 +55,46 @@ def create_app(workspace: Workspace, key: str | None = None,
     chat = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
     # starlette types Mount.app as any ASGI app; the one gradio mounts is its App, a FastAPI
     chat.add_middleware(CancelRace)  # pyright: ignore[reportAttributeAccessIssue]
+    chat.add_middleware(BusyChat)  # pyright: ignore[reportAttributeAccessIssue]
     return app
+
+
+class BusyChat:
+    """A full chat queue says the assistant is busy, as ``/v1/ask`` does: 429 with ``Retry-After`` and our words.
+
+    Gradio refuses a question past the queue's ``max_size`` with 503, and for a 503 its page shows a fixed
+    "This application is currently busy. Please try again." whatever the server says; for other statuses it
+    shows the server's ``detail``. So the refusal becomes a 429 (a refusal, not a server failure) whose detail
+    the page shows in its error toast."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/gradio_api/queue/join"):
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def refused(message: Message) -> None:
+            if not held and not (message["type"] == "http.response.start" and message["status"] == 503):
+                await send(message)
+                return
+            held.append(message)  # a 503's body is one small JSON object: read it all, then decide
+            if message["type"] != "http.response.body" or message.get("more_body"):
+                return
+            full = re.search(rb"Queue is full.*?size is (\d+)", b"".join(m.get("body", b"") for m in held[1:]))
+            if full is None:  # another 503 (the queue is stopped): as it was
+                for kept in held:
+                    await send(kept)
+                return
+            waiting = int(full.group(1))
+            said = f"{waiting} questions are" if waiting != 1 else "1 question is"
+            await JSONResponse({"detail": f"The assistant is busy: {said} waiting; ask again in a moment.",
+                                "type": "BusyError"},
+                               status_code=429, headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})(scope, receive, send)
+
+        await self.app(scope, receive, refused)
 
 
 class CancelRace:
