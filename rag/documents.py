@@ -6,22 +6,28 @@ The cleaned ``Document.text`` is the text every character offset in the index re
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from .clean import clean_text, guess_title, is_furniture
 from .errors import DocumentError
+from .reading import ReadLimits, read_pages, too_much_text
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PAGE_BREAK = "\n\n"
+_MD_HEADING = re.compile(r"^#{1,2}[^\S\n]+(\S[^\n]*)", re.MULTILINE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
+_TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -45,17 +51,24 @@ class Document:
 
 
 def normalize(text: str) -> str:
-    """NFC, Unix newlines, no zero-width or control characters, non-breaking spaces as spaces."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    """NFC, Unix newlines, no zero-width or control characters (C0 and C1), non-breaking spaces as spaces.
+
+    Characters are removed before composing, so that what is left is NFC (``e``, a zero-width space
+    and a combining accent compose to ``é``).
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_ZERO_WIDTH)
     text = text.replace("\u00a0", " ").replace("\u202f", " ").replace("\f", "\n\n")
-    return _CONTROL.sub("", text)
+    return unicodedata.normalize("NFC", _CONTROL.sub("", text))
 
 
 def decode(data: bytes, path: str) -> str:
     """UTF-8 first (with or without BOM), then the encoding charset-normalizer detects."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(path, f"invalid UTF-16 at byte {exc.start} (the file starts with a UTF-16 "
+                                      "byte order mark)") from None
     if b"\x00" in data[:8192]:
         raise DocumentError(path, "binary file, not text")
     try:
@@ -77,22 +90,30 @@ def decode(data: bytes, path: str) -> str:
 
 
 def _markdown_title(text: str) -> str | None:
-    match = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
-    return match.group(1) if match else None
+    """The first level-1 or level-2 ATX heading, without its closing ``#``s (linear: one line at a time)."""
+    match = _MD_HEADING.search(text)
+    if match is None:
+        return None
+    heading = match.group(1).rstrip()
+    return heading.rstrip("#").rstrip() or heading
 
 
 def _html(data: bytes, path: str) -> tuple[str, str | None]:
     import trafilatura
     from lxml import html as lxml_html
+    from lxml.etree import ParserError
 
-    markup = decode(data, path)
+    markup = _XML_DECLARATION.sub("", decode(data, path), count=1)  # lxml refuses str with an encoding declaration
     extracted = trafilatura.bare_extraction(
         markup, include_comments=False, include_tables=True, favor_recall=True, with_metadata=True
     )
     # typed Document | dict | None; a Document here (as_dict is False by default)
     text = extracted.text if extracted is not None and extracted.text else None  # pyright: ignore[reportAttributeAccessIssue]
     title = extracted.title if extracted is not None else None  # pyright: ignore[reportAttributeAccessIssue]
-    tree = lxml_html.fromstring(markup) if markup.strip() else None
+    try:
+        tree = lxml_html.fromstring(markup) if markup.strip() else None
+    except ParserError:  # markup without a single element: a comment, a doctype
+        tree = None
     if text is None and tree is not None:  # trafilatura declines tiny pages; keep their visible text
         for bad in tree.xpath("//script|//style|//noscript"):
             bad.drop_tree()
@@ -103,23 +124,72 @@ def _html(data: bytes, path: str) -> tuple[str, str | None]:
     return text or "", title
 
 
-def _pdf(path: Path) -> tuple[list[str], str | None]:
+def _pdf(data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
+    import logging
+
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # a malformed file's warnings: its skipped line says enough
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        raise DocumentError(path, "encrypted PDF")
+    pages, total = [], 0
     try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            raise DocumentError(str(path), "encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata or {}).get("/Title") if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise DocumentError(str(path), f"unreadable PDF ({exc.__class__.__name__})") from None
-    return pages, str(title).strip() if title else None
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            total += len(pages[-1])
+            if total > max_chars:
+                raise DocumentError(path, too_much_text(max_chars))
+    except LimitReachedError:
+        raise DocumentError(path, "a compressed stream expands past pypdf's limit (75 MB): "
+                                  "a decompression bomb, not read") from None
+    title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+    return pages, str(title) if title else None
 
 
-def load_document(path: Path | str, doc_id: str | None = None) -> Document:
-    """Read, extract and clean one file. Raises ``DocumentError`` with a one-line reason."""
+def _raw_pages(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
+    if kind == "pdf":
+        return _pdf(data, path, max_chars)
+    if kind == "html":
+        text, title = _html(data, path)
+        return [text], title
+    return [decode(data, path)], None
+
+
+def _title(found: str | None, text: str) -> str | None:
+    """One line of at most 200 characters: the file's own title unless it is furniture, else a guess."""
+    found = " ".join((found or "").split())
+    if not found or is_furniture(found):
+        found = " ".join(guess_title(text).split())
+    return found[:_TITLE_CHARS] or None
+
+
+def extract(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
+    """The cleaned text of a file's pages (one page unless a PDF) and its title (None: none found).
+
+    Raises ``DocumentError`` for a file without usable text or with more than ``max_chars`` characters.
+    Runs in a child process for HTML and PDF (``rag.reading``); parsers may raise anything there.
+    """
+    raw, title = _raw_pages(kind, data, path, max_chars)
+    if sum(map(len, raw)) > max_chars:
+        raise DocumentError(path, too_much_text(max_chars))
+    pages = [clean_text(normalize(page)) for page in raw]
+    if sum(map(len, pages)) + len(_PAGE_BREAK) * (len(pages) - 1) > max_chars:
+        raise DocumentError(path, too_much_text(max_chars))
+    if not any(page.strip() for page in pages):
+        raise DocumentError(path, "no text found after extraction and cleaning")
+    if kind == "markdown":
+        title = _markdown_title(pages[0])
+    return pages, _title(title, _PAGE_BREAK.join(pages))
+
+
+def load_document(path: Path | str, doc_id: str | None = None, limits: ReadLimits | None = None) -> Document:
+    """Read, extract and clean one file within ``limits`` (default: ``ReadLimits()``, from the environment).
+
+    Raises ``DocumentError`` with a one-line reason: unsupported, empty, binary, undecodable, unreadable,
+    too much text, or the parser took too long, needed too much memory or crashed (``rag.reading``).
+    """
     path = Path(path)
     doc_id = doc_id or path.name
     kind = SUPPORTED_SUFFIXES.get(path.suffix.lower())
@@ -133,38 +203,17 @@ def load_document(path: Path | str, doc_id: str | None = None) -> Document:
         raise DocumentError(str(path), f"cannot read ({exc.strerror or exc})") from None
     if not data.strip():
         raise DocumentError(str(path), "empty file")
-    title: str | None = None
-    page_starts: tuple[int, ...] = ()
-    if kind == "pdf":
-        raw_pages, title = _pdf(path)
-        cleaned_pages = [clean_text(normalize(p)) for p in raw_pages]
-        starts, parts, offset = [], [], 0
-        for page in cleaned_pages:
-            starts.append(offset)
-            parts.append(page)
-            offset += len(page) + len(_PAGE_BREAK)
-        text, page_starts = _PAGE_BREAK.join(parts), tuple(starts)
-    else:
-        if kind == "html":
-            raw, title = _html(data, str(path))
-        else:
-            raw = decode(data, str(path))
-        text = clean_text(normalize(raw))
-        if kind == "markdown":
-            title = _markdown_title(text)
-    if not text.strip():
-        raise DocumentError(str(path), "no text found after extraction and cleaning")
-    if title and is_furniture(title.strip()):
-        title = None
+    pages, title = read_pages(kind, data, str(path), limits or ReadLimits())
+    starts = list(accumulate((len(p) + len(_PAGE_BREAK) for p in pages[:-1]), initial=0))
     return Document(
         doc_id=doc_id,
-        title=(title or guess_title(text) or doc_id).strip(),
-        text=text,
+        title=title or doc_id,
+        text=_PAGE_BREAK.join(pages),
         source=str(path.resolve()),
         sha256=hashlib.sha256(data).hexdigest(),
         mtime=stat.st_mtime,
         size=stat.st_size,
-        pages=page_starts,
+        pages=tuple(starts) if kind == "pdf" else (),
     )
 
 

@@ -9,13 +9,15 @@ import hashlib
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
 
 from rag.clean import clean_text
 from rag.documents import SUPPORTED_SUFFIXES, find_files, load_document, normalize
-from rag.errors import DocumentError
+from rag.errors import ConfigError, DocumentError
+from rag.reading import ReadLimits
 
 from .conftest import CORPUS, DATA
 
@@ -400,3 +402,89 @@ def test_find_files_folder_without_supported_files(tmp_path: Path, content: str)
     assert len(problems) == 1
     assert str(root) in problems[0]
     assert all(suffix in problems[0] for suffix in SUPPORTED_SUFFIXES)
+
+
+# ---------------------------------------------------------------- bad input (issue 14, item 3)
+
+
+def test_c1_controls_are_removed_and_text_stays_nfc():
+    assert normalize("a\x85b\x9fc") == "abc"
+    assert normalize("e\u200b\u0301") == "\u00e9"  # the zero-width space goes first, then é composes
+
+
+def test_a_utf16_bom_before_invalid_utf16_is_one_line(tmp_path: Path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"\xff\xfeA\x00\x00\xd8")  # "A", then a lone surrogate
+    with pytest.raises(DocumentError, match=r"invalid UTF-16 at byte 4") as caught:
+        load_document(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_markdown_heading_with_a_long_run_of_spaces_is_read_at_once(tmp_path: Path):
+    # the old title pattern backtracked cubically here: 4,000 spaces took 51 s
+    path = tmp_path / "spaces.md"
+    path.write_text("# Harbour plan" + " " * 50_000 + "approved\n\n" + SENTENCES, encoding="utf-8")
+    started = time.perf_counter()
+    doc = load_document(path)
+    assert time.perf_counter() - started < 2
+    assert doc.title.startswith("Harbour plan ") and doc.title.endswith("approved")
+
+
+@pytest.mark.parametrize(("markup", "title"), [
+    (b"<?xml version='1.0' encoding='utf-8'?><html><head><title>Plan</title></head><body><p>"
+     + SENTENCES.encode() + b"</p></body></html>", "Plan"),
+    (b"<html><head><title>A\n  long\ttitle</title></head><body><p>" + SENTENCES.encode() + b"</p></body></html>",
+     "A long title"),
+])
+def test_html_with_an_xml_declaration_or_a_multiline_title(tmp_path: Path, markup: bytes, title: str):
+    path = tmp_path / "page.html"
+    path.write_bytes(markup)
+    doc = load_document(path)
+    assert doc.title == title and "harbour plan" in doc.text
+
+
+def test_html_without_any_element_is_one_line(tmp_path: Path):
+    path = tmp_path / "comment.html"
+    path.write_bytes(b"<!-- only a comment -->")
+    with pytest.raises(DocumentError, match="no text found"):
+        load_document(path)
+
+
+def test_read_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RAG_READ_TIMEOUT_S", "7.5")
+    monkeypatch.setenv("RAG_READ_MEMORY_MB", "300")
+    monkeypatch.setenv("RAG_READ_MAX_CHARS", "1000")
+    assert ReadLimits() == ReadLimits(timeout_s=7.5, memory_mb=300, max_chars=1000)
+    monkeypatch.setenv("RAG_READ_TIMEOUT_S", "soon")
+    with pytest.raises(ConfigError, match="RAG_READ_TIMEOUT_S must be a number, got 'soon'"):
+        ReadLimits()
+
+
+def test_text_over_the_character_limit_is_one_line(tmp_path: Path):
+    path = tmp_path / "long.txt"
+    path.write_text(SENTENCES * 10, encoding="utf-8")
+    with pytest.raises(DocumentError, match=r"has more than 1,000 characters of text \(limit: RAG_READ_MAX_CHARS\)"):
+        load_document(path, limits=ReadLimits(max_chars=1000))
+
+
+def test_a_pdf_that_takes_too_long_is_stopped(tmp_path: Path):
+    import zlib
+
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "slow.pdf"
+    pdf = canvas.Canvas(str(path), pageCompression=0)
+    pdf.drawString(72, 720, "placeholder")
+    pdf.save()
+    operators = zlib.compress(b"BT /F1 12 Tf 72 720 Td (harbour) Tj ET\n" * 400_000)  # 16 MB: seconds of parsing
+    data = path.read_bytes()
+    start = data.index(b"stream\n", data.index(b"/Length")) + len(b"stream\n")
+    end = data.index(b"endstream", start)
+    header_at = data.rindex(b"<<", 0, start)
+    data = (data[:header_at] + b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(operators)
+            + operators + b"\n" + data[end:])
+    path.write_bytes(data)  # pypdf repairs the cross-reference table
+    started = time.perf_counter()
+    with pytest.raises(DocumentError, match=r"took longer than 0.5 s to read \(limit: RAG_READ_TIMEOUT_S\)"):
+        load_document(path, limits=ReadLimits(timeout_s=0.5))
+    assert time.perf_counter() - started < 5
