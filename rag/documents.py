@@ -127,23 +127,30 @@ def _html(data: bytes, path: str) -> tuple[str, str | None]:
 def _pdf(data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
     import logging
 
-    from pypdf import PdfReader
     from pypdf.errors import LimitReachedError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # a malformed file's warnings: its skipped line says enough
+    try:
+        return _pdf_pages(data, path, max_chars)
+    except LimitReachedError as exc:  # pypdf's own guards: inflating past 75 MB, cycles, too many entries
+        said = " ".join(str(exc).split())[:120]
+        if "decompress" in said.lower():
+            said = "a stream inflates past its limit: a decompression bomb?"
+        raise DocumentError(path, f"exceeds a safety limit of the PDF parser ({said})") from None
+
+
+def _pdf_pages(data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
+    from pypdf import PdfReader
+
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
         raise DocumentError(path, "encrypted PDF")
     pages, total = [], 0
-    try:
-        for page in reader.pages:
-            pages.append(page.extract_text() or "")
-            total += len(pages[-1])
-            if total > max_chars:
-                raise DocumentError(path, too_much_text(max_chars))
-    except LimitReachedError:
-        raise DocumentError(path, "a compressed stream expands past pypdf's limit (75 MB): "
-                                  "a decompression bomb, not read") from None
+    for page in reader.pages:
+        pages.append(page.extract_text() or "")
+        total += len(pages[-1])
+        if total > max_chars:
+            raise DocumentError(path, too_much_text(max_chars))
     title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     return pages, str(title) if title else None
 
