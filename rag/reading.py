@@ -25,6 +25,7 @@ The limits are settings (``ReadLimits``); their defaults can be changed with env
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import os
@@ -182,6 +183,7 @@ def serve(requests_fd: int, replies_fd: int) -> None:
     for module in PRELOAD:
         importlib.import_module(module)
     _warm_up()
+    gc.freeze()  # children's collections then leave the imported modules' objects alone: no copy-on-write of them
     requests = Connection(requests_fd, writable=False)
     replies = Connection(replies_fd, readable=False)
     while True:
