@@ -1,12 +1,13 @@
 """Reading a file within limits: a time limit per file, a memory cap, and a bound on the text kept.
 
 HTML and PDF are parsed by code a thread cannot stop (lxml/libxml2, zlib, pypdf's loops), and a
-malformed file can make it run for hours, allocate gigabytes or crash. So each such file is parsed in a
-child process forked from a ``forkserver`` (which imported the parsers once, so a file costs a fork,
-not an import): the child runs under ``RLIMIT_AS`` and is killed at the time limit, and whatever
-happens to it, the caller gets a ``DocumentError`` with one line. Plain text and Markdown up to
-``INLINE_BYTES`` are decoded in this process: their code is linear in the file's size and a child
-would cost more than the reading (measured: README of issue 14, item 3).
+malformed file can make it run for hours (a 50 kB PDF whose 200 pages share one heavy stream), allocate
+gigabytes or crash. So each such file is parsed in a child process forked from the reader server, a
+process started once that imported the parsers (a file costs a fork, about 10 to 20 ms, not an import):
+the child runs under ``RLIMIT_AS`` and is killed at the time limit, and whatever happens to it, the
+caller gets a ``DocumentError`` with one line. Plain text and Markdown up to ``INLINE_BYTES`` are read
+in this process: their code is linear in the file's size (the fuzzer checks the time of each case), and
+a child would cost more than the reading. Larger ones go to a child too.
 
 The limits are settings (``ReadLimits``); their defaults can be changed with environment variables:
 
@@ -49,7 +50,8 @@ MEMORY_MB = 1024
 MAX_CHARS = 10_000_000
 INLINE_BYTES = 1_000_000  # text files up to this size are read in this process
 SERVER_SLACK_S = 10.0  # beyond the time limit, before a silent reader server is replaced
-# Imported once by the forkserver, so that a child starts with the parsers loaded.
+SERVER_START_S = 60.0  # more for the first file of a new server: it imports the parsers first (~1 s)
+# Imported once by the reader server, so that a child starts with the parsers loaded.
 PRELOAD = ["rag.documents", "pypdf", "trafilatura", "lxml.html", "charset_normalizer"]
 
 Pages = list[str]
@@ -115,9 +117,11 @@ def extract_limited(kind: str, data: bytes, path: str, limits: ReadLimits) -> tu
     """
     with _server_lock:
         server = _server()
+        allowance = limits.timeout_s + SERVER_SLACK_S + (SERVER_START_S if server.fresh else 0.0)
         try:
             server.requests.send((kind, data, path, limits))
-            if server.replies.poll(limits.timeout_s + SERVER_SLACK_S):
+            if server.replies.poll(allowance):
+                server.fresh = False
                 return server.replies.recv()
         except (EOFError, OSError):
             pass
@@ -125,7 +129,7 @@ def extract_limited(kind: str, data: bytes, path: str, limits: ReadLimits) -> tu
             _stop_server()
             raise
         _stop_server()  # it died or stopped answering: the next file starts a new one
-        return ("error", f"the {kind.upper()} reader stopped answering; try again")
+        return ("error", f"the {kind.upper()} reader process stopped answering (a new one reads the next file)")
 
 
 class _Server:
@@ -146,6 +150,7 @@ class _Server:
         os.close(replies_w)
         self.requests = Connection(requests_w, readable=False)
         self.replies = Connection(replies_r, writable=False)
+        self.fresh = True  # no reply yet: still importing the parsers
 
     def stop(self) -> None:
         self.requests.close()
@@ -189,9 +194,11 @@ def serve(requests_fd: int, replies_fd: int) -> None:
     while True:
         try:
             kind, data, path, limits = requests.recv()
+            reply = _in_child(kind, data, path, limits)
+            del data
+            replies.send(reply)
         except (EOFError, OSError):  # the caller has gone
             return
-        replies.send(_in_child(kind, data, path, limits))
 
 
 def _warm_up() -> None:

@@ -488,3 +488,21 @@ def test_a_pdf_that_takes_too_long_is_stopped(tmp_path: Path):
     with pytest.raises(DocumentError, match=r"took longer than 0.5 s to read \(limit: RAG_READ_TIMEOUT_S\)"):
         load_document(path, limits=ReadLimits(timeout_s=0.5))
     assert time.perf_counter() - started < 5
+
+
+def test_a_reader_over_its_memory_cap_is_one_line(tmp_path: Path):
+    path = tmp_path / "big.txt"
+    path.write_text(SENTENCES * 20_000, encoding="utf-8")  # 3.6 MB: read in a child, as over 1 MB
+    assert load_document(path).text.startswith("The committee")
+    with pytest.raises(DocumentError, match=r"needs more than 1 MB of memory to read \(limit: RAG_READ_MEMORY_MB\)"):
+        load_document(path, limits=ReadLimits(memory_mb=1))
+
+
+def test_a_reader_process_that_died_is_replaced(two_page_pdf: Path):
+    from rag import reading
+
+    load_document(two_page_pdf)
+    assert reading._running is not None
+    reading._running.process.kill()
+    reading._running.process.wait()
+    assert len(load_document(two_page_pdf).pages) == 2
