@@ -14,10 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clean import clean_text, guess_title, is_furniture
 from .errors import DocumentError
 from .reading import ReadLimits, read_pages, too_much_text
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                       ".html": "html", ".htm": "html", ".pdf": "pdf"}
@@ -151,8 +155,16 @@ def _pdf_pages(data: bytes, path: str, max_chars: int) -> tuple[list[str], str |
         total += len(pages[-1])
         if total > max_chars:
             raise DocumentError(path, too_much_text(max_chars))
-    title = (reader.metadata or {}).get("/Title") if reader.metadata else None
-    return pages, str(title) if title else None
+    return pages, _pdf_title(reader)
+
+
+def _pdf_title(reader: PdfReader) -> str | None:
+    """The document information's /Title, or None, also when that dictionary is malformed: the text counts more."""
+    try:
+        title = (reader.metadata or {}).get("/Title")
+        return str(title) if isinstance(title, str) else None  # not a dangling reference's NullObject ("None")
+    except Exception:
+        return None
 
 
 def _raw_pages(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:

@@ -506,3 +506,12 @@ def test_a_reader_process_that_died_is_replaced(two_page_pdf: Path):
     reading._running.process.kill()
     reading._running.process.wait()
     assert len(load_document(two_page_pdf).pages) == 2
+
+
+def test_a_pdf_title_pointing_nowhere_loses_nothing(two_page_pdf: Path):
+    data = two_page_pdf.read_bytes()
+    assert b"/Title (untitled)" in data
+    two_page_pdf.write_bytes(data.replace(b"/Title (untitled)", b"/Title 99 0 R     "))  # same length: offsets hold
+    doc = load_document(two_page_pdf)
+    assert doc.title != "None" and doc.title == doc.text.split("\n")[0]
+    assert len(doc.pages) == 2
