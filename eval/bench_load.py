@@ -125,7 +125,9 @@ def summarize(records: list[dict[str, Any]], chat_users: int) -> dict[str, Any]:
                     "server_ttft_s": spread(r.get("server_ttft_s") for r in asks),
                     "server_answer_s": spread(r.get("server_total_s") for r in asks),
                     "answer_s": spread(r["latency_s"] for r in asks)},
-        "search": {"load": spread(searches)},
+        "search": {"load": spread(searches),
+                   "beside_streaming_answer": spread(r["latency_s"] for r in records if r["kind"] == "search"
+                                                     and r["outcome"] == "ok" and r.get("beside_answer"))},
         "documents": spread(r["latency_s"] for r in records if r["kind"] == "documents" and r["outcome"] == "ok"),
     }
 
@@ -306,6 +308,7 @@ def table(report: dict[str, Any]) -> str:
                                                              f"{ask['server_answer_s']['p50']} s"),
         ("search idle (before) p50 / p95", ms(search["idle_before"])),
         ("search under load p50 / p95", ms(search["load"])),
+        ("search made while an answer streamed p50 / p95", ms(search["beside_streaming_answer"])),
         ("search idle (after) p50 / p95", ms(search["idle_after"])),
         ("GET /v1/documents under load p50 / p95", ms(report["documents"])),
         ("server RSS ready / start / end (peak)", f"{server['rss_ready_mb']:.0f} / {server['rss_start_mb']:.0f} / "
@@ -316,6 +319,14 @@ def table(report: dict[str, Any]) -> str:
         ("verdict", "PASS" if not report["problems"] else "FAIL: " + "; ".join(report["problems"])),
     ]
     return "\n".join(["| figure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
+
+
+def git(*args: str) -> str:
+    """What git says about the checkout the server ran from ('' without git)."""
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=ROOT).stdout.strip()
+    except OSError:
+        return ""
 
 
 def lscpu_model() -> str:
@@ -400,6 +411,8 @@ def main() -> None:
                        "warm_up_answer_s": round(warm_s, 1),
                        "api_mix": "search 6 : documents 2 : ask 1 : ask streamed 1, 1-5 s apart",
                        "chat": "5-15 s between questions, 30 % follow-ups"}
+    report["code"] = {"commit": git("rev-parse", "--short", "HEAD"),
+                      "uncommitted": git("status", "--short", "--untracked-files=no").splitlines()}
     report["machine"] = {"cpu": cpu_name(), "lscpu_model": lscpu_model(), "cpus": os.cpu_count(),
                          "python": platform.python_version(), "platform": platform.platform(),
                          "loadavg_end": os.getloadavg()}

@@ -68,6 +68,11 @@ class Recorder:
 
 
 RECORDER = Recorder()
+# Answers whose text is streaming to one of our users right now: a search made meanwhile ran beside an answer.
+STREAMING: set[int] = set()
+# Time is up: requests already made are waited for, none is started (one started as locust stops a user
+# between tasks would be killed half-way, by us, and look like a request the server never answered).
+STOPPING = False
 
 
 @events.init_command_line_parser.add_listener
@@ -82,6 +87,12 @@ def _split_users(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is not None:
         ChatUser.fixed_count = options.chat_users  # the rest of -u are ApiUser
+
+
+@events.test_stopping.add_listener
+def _stopping(**_: Any) -> None:
+    global STOPPING
+    STOPPING = True  # locust kills a user that is between tasks: no new request may start now
 
 
 @events.quitting.add_listener
@@ -168,6 +179,8 @@ class ChatUser(HttpUser):
     @task
     def ask(self) -> None:
         """One question: join the chat's queue, read its events to the end."""
+        if STOPPING:
+            return
         if self.pending is not None:
             question = self.pending
         elif self.messages and random.random() < 0.3:
@@ -228,6 +241,7 @@ class ChatUser(HttpUser):
                         generating = True
                         if "ttft_s" not in fields and last_reply(chatbot).strip("… "):
                             fields["ttft_s"] = round(time.perf_counter() - t0, 4)
+                            STREAMING.add(id(record))
                     elif kind == "process_completed":
                         output = message.get("output") or {}
                         if message.get("success"):
@@ -251,6 +265,8 @@ class ChatUser(HttpUser):
             fields["error"] = f"{type(exc).__name__}: {exc}"[:200]
             RECORDER.finish(stream, "dropped", error=fields["error"])
             outcome = "dropped"
+        finally:
+            STREAMING.discard(id(record))
         RECORDER.finish(record, outcome, question=question[:80], **fields)
 
 
@@ -266,7 +282,10 @@ class ApiUser(HttpUser):
 
     @task(6)
     def search(self) -> None:
+        if STOPPING:
+            return
         record = RECORDER.start("search", self.label)
+        record["beside_answer"] = bool(STREAMING)  # an answer was being written when this search was made
         body = {"query": random.choice(QUESTIONS), "k": random.choice([3, 5, 10]),
                 "mode": random.choice(["hybrid", "hybrid", "dense", "bm25"])}
         with self.client.post("/v1/search", json=body, name="POST /v1/search", timeout=SHORT_TIMEOUT,
@@ -280,6 +299,8 @@ class ApiUser(HttpUser):
 
     @task(2)
     def documents(self) -> None:
+        if STOPPING:
+            return
         record = RECORDER.start("documents", self.label)
         with self.client.get("/v1/documents", name="GET /v1/documents", timeout=SHORT_TIMEOUT,
                              catch_response=True) as r:
@@ -292,6 +313,8 @@ class ApiUser(HttpUser):
 
     @task(1)
     def ask(self) -> None:
+        if STOPPING:
+            return
         if time.monotonic() < self.ask_after:
             return self.search()
         record = RECORDER.start("ask", self.label)
@@ -313,6 +336,8 @@ class ApiUser(HttpUser):
 
     @task(1)
     def ask_stream(self) -> None:
+        if STOPPING:
+            return
         if time.monotonic() < self.ask_after:
             return self.search()
         record = RECORDER.start("ask_stream", self.label)
@@ -340,6 +365,7 @@ class ApiUser(HttpUser):
                     data = json.loads(line[5:])
                     if event == "token" and "ttft_s" not in fields:
                         fields["ttft_s"] = round(time.perf_counter() - record["_t0"], 4)
+                        STREAMING.add(id(record))
                     elif event == "answer":
                         timings = data.get("timings", {})
                         outcome = "abstained" if data.get("abstained") else "answered"
@@ -355,6 +381,8 @@ class ApiUser(HttpUser):
                     r.success()
         except Exception as exc:  # the stream broke off
             outcome, fields["error"] = "dropped", f"{type(exc).__name__}: {exc}"[:200]
+        finally:
+            STREAMING.discard(id(record))
         RECORDER.finish(record, outcome, **fields)
 
     def _refused(self, record: dict[str, Any], status: int, body: dict[str, Any], retry_after: str | None,
