@@ -178,7 +178,7 @@ def _raw_pages(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[
 
 def _title(found: str | None, text: str) -> str | None:
     """One line of at most 200 characters: the file's own title unless it is furniture, else a guess."""
-    found = " ".join((found or "").split())
+    found = " ".join(normalize(found or "").split())
     if not found or is_furniture(found):
         found = " ".join(guess_title(text).split())
     return found[:_TITLE_CHARS] or None

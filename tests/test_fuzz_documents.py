@@ -72,7 +72,8 @@ def check_document(doc: Document, data: bytes) -> None:
     assert "\r" not in doc.text and "\x00" not in doc.text
     assert not any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in doc.text)
     assert unicodedata.is_normalized("NFC", doc.text)
-    assert isinstance(doc.title, str) and doc.title.strip()
+    assert doc.title.strip() and "\n" not in doc.title and len(doc.title) <= 200, doc.title
+    assert not any(unicodedata.category(c) == "Cc" for c in doc.title), doc.title
     assert len(doc.text) <= LIMITS.max_chars
     assert list(doc.pages) == sorted(doc.pages) and all(0 <= p <= len(doc.text) for p in doc.pages)
     assert doc.size == len(data)
