@@ -103,6 +103,7 @@ def summarize(records: list[dict[str, Any]], chat_users: int) -> dict[str, Any]:
     waits = [r["latency_s"] - r["server_total_s"] for r in asks if r.get("server_total_s") is not None]
     searches = [r["latency_s"] for r in records if r["kind"] == "search" and r["outcome"] == "ok"]
     return {
+        "answers": len(asks) + sum(r["outcome"] in ANSWERED for r in chats),
         "requests": {"total": len(http), "responses": len(http) - len(no_response), "no_response": len(no_response),
                      "by_status": dict(sorted(by_status.items())),
                      "by_kind": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
@@ -301,6 +302,8 @@ def table(report: dict[str, Any]) -> str:
         ("chat: wait in the chat's queue p50 / p95", sec(chat["gradio_queue_wait_s"])),
         ("chat: time to first token p50 / p95", sec(chat["ttft_s"])),
         ("chat: whole answer p50 / p95", sec(chat["answer_s"])),
+        ("answers written (API + chat)", f"{report['answers']} "
+                                         f"({60 * report['answers'] / report['times']['load_s']:.1f} a minute)"),
         ("API asks", f"{ask['asked']}: " + ", ".join(f"{k} {v}" for k, v in sorted(ask["outcomes"].items()))),
         ("API ask: queue wait p50 / p95", sec(ask["queue_wait_s"])),
         ("API ask (stream): time to first token p50 / p95", sec(ask["ttft_s"])),
