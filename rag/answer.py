@@ -29,21 +29,23 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
 from .config import AnswerSettings, Reason
-from .context import compact
+from .context import compact, is_injection
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
-from .verify import ABSTAIN_LIKE, Citation, Claim, citations, verify, with_markers
+from .verify import ABSTAIN_LIKE, Citation, Claim, citations, source_sentence, verify, with_markers
 from .worker import Worker
 
 __all__ = ["Answer", "AnswerSettings", "AnswerStream", "Assistant", "Citation", "Claim", "Outcome"]
 
+# The injection screen drops an answer sentence whose source the model finds an order with P(yes) at least this.
+ORDER_THRESHOLD = 0.5
 _FOLLOW_UP = re.compile(
     r"^(?:and|but|also|what about|how about|so|then|why|same)\b|\b(?:it|its|they|them|their|this|that|these|"
     r"those|he|she|his|her|there|the same)\b", re.IGNORECASE)
@@ -175,7 +177,8 @@ class Assistant:
         """Load the index, the embedding model and the answer model, and read the fixed prompts."""
         self.retriever.warm_up()
         self.generator.warm_up()
-        self.generator.prime([prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM])
+        self.generator.prime([prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM,
+                              *([prompts.ORDER_SYSTEM] if self.settings.injection_defence == "screen" else [])])
 
     def exclusive(self) -> threading.Lock:
         """The lock the answer worker holds while it makes an answer, from retrieval to verification.
@@ -241,8 +244,9 @@ class Assistant:
             yield stream.answer.text
             return
         embedder = self.index.embedder if s.mode != "bm25" else None
+        drop = is_injection if s.injection_defence == "patterns" else None
         excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder,
-                                       self.generator.count_tokens) if e.sentences]
+                                       self.generator.count_tokens, drop) if e.sentences]
         # Same-document passages side by side (best document first), so each title is written once.
         first = {}
         for i, e in enumerate(excerpts):
@@ -265,6 +269,8 @@ class Assistant:
         t3 = time.perf_counter()
         claims = verify(raw, hits, [e.text for e in excerpts], standalone, mode=s.verify, min_support=s.min_support,
                         judge_threshold=s.judge_threshold, judge=self.generator.judge)
+        if s.injection_defence == "screen":
+            claims = self._screen(claims, hits)
         kept = [c for c in claims if c.supported]
         text = " ".join(with_markers(c) for c in kept)
         relevance = None
@@ -282,6 +288,17 @@ class Assistant:
         stream.answer = Answer(question=question, standalone=standalone, text=text, claims=tuple(claims),
                                citations=citations(kept, hits), passages=hits, abstained=False, raw=raw,
                                timings=_rounded(timings))
+
+    def _screen(self, claims: list[Claim], hits: tuple[Hit, ...]) -> list[Claim]:
+        """Drop answer sentences whose source sentence orders an AI model about: a planted order the model
+        obeyed or repeated. Costs one short yes/no read per kept sentence, after the answer is written."""
+        out = []
+        for claim in claims:
+            sources = [source_sentence(claim.text, hits[n - 1]) for n in claim.citations]
+            if claim.supported and any((self.generator.gives_orders(t) or 0.0) >= ORDER_THRESHOLD for t in sources):
+                claim = replace(claim, supported=False, note="its source gives orders to an AI model")
+            out.append(claim)
+        return out
 
     def _abstain(self, question: str, standalone: str, hits: tuple[Hit, ...], reason: Reason, raw: str,
                  timings: dict[str, float], t0: float, claims: Sequence[Claim] = ()) -> Answer:

@@ -23,6 +23,8 @@ Mode = Literal["hybrid", "dense", "bm25"]
 GeneratorName = Literal["llama", "transformers", "extractive"]
 PromptName = Literal["strict", "short", "example", "guided"]
 Verify = Literal["judge", "lexical", "off"]
+# How sentences that give orders to an AI model are kept from it (rag/context.py; eval/RELIABILITY.md).
+Defence = Literal["patterns", "screen", "none"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
 Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
@@ -30,6 +32,7 @@ MODES: tuple[str, ...] = get_args(Mode)
 GENERATORS: tuple[str, ...] = get_args(GeneratorName)
 PROMPTS: tuple[str, ...] = get_args(PromptName)
 VERIFY: tuple[str, ...] = get_args(Verify)
+DEFENCES: tuple[str, ...] = get_args(Defence)
 REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
@@ -125,9 +128,14 @@ class AnswerSettings:
     # below this. 0 = don't ask: with the bundled 1.5B model it cost more right answers than it caught
     # wrong ones (eval/RESULTS.md, run D).
     relevance_threshold: float = 0.0
+    # Orders to an AI model planted in documents: "patterns" keeps sentences that match a list of order
+    # patterns from the model; "screen" also asks the model whether each answer sentence's source sentence is
+    # such an order, and drops the answer sentence if so (any wording or language); "none" does neither.
+    injection_defence: str = "patterns"
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
+        _one_of("injection_defence", self.injection_defence, DEFENCES)
         low, high = ANSWER_K
         if not isinstance(self.k, int) or not low <= self.k <= high:
             raise ConfigError(f"k must be an integer from {low} to {high}, got {self.k!r}")

@@ -62,10 +62,12 @@ def estimate_tokens(text: str) -> int:
 
 
 def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder | None = None,
-            count_tokens: Callable[[str], int] = estimate_tokens) -> list[Excerpt]:
-    """Excerpts of ``hits`` (same order) whose texts fit ``budget`` tokens together. 0 = no cut."""
+            count_tokens: Callable[[str], int] = estimate_tokens,
+            drop: Callable[[str], bool] | None = is_injection) -> list[Excerpt]:
+    """Excerpts of ``hits`` (same order) whose texts fit ``budget`` tokens together. 0 = no cut.
+    Sentences for which ``drop`` is true (orders to the model) are left out."""
     per_hit = [[s for s in split_sentences(h.text, offset=h.start) or [Sentence(h.start, h.end, h.text)]
-                if not is_injection(s.text)] for h in hits]
+                if drop is None or not drop(s.text)] for h in hits]
     if budget <= 0 or sum(count_tokens(s.text) for sentences in per_hit for s in sentences) <= budget:
         return [Excerpt(h, tuple(s)) for h, s in zip(hits, per_hit, strict=True)]
     flat = [(i, s) for i, sentences in enumerate(per_hit) for s in sentences]

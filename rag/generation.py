@@ -72,6 +72,10 @@ class Generator:
         """Probability that ``evidence`` supports ``claim``, or None without a judge."""
         return self.yes_probability(prompts.JUDGE_SYSTEM, prompts.judge_user(claim, evidence))
 
+    def gives_orders(self, sentence: str) -> float | None:
+        """Probability that ``sentence`` (from a document) orders an AI model about, or None without a judge."""
+        return self.yes_probability(prompts.ORDER_SYSTEM, prompts.order_user(sentence))
+
     def answers(self, question: str, answer: str) -> float | None:
         """Probability that ``answer`` gives what ``question`` asks for, or None without a judge."""
         return self.yes_probability(prompts.RELEVANCE_SYSTEM, prompts.relevance_user(question, answer))

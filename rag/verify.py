@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .retriever import Hit
-from .sentences import all_words, names, numbers, split_sentences, support
+from .sentences import Sentence, all_words, names, numbers, split_sentences, support
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 ABSTAIN_LIKE = re.compile(
@@ -151,12 +151,22 @@ def citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, .
             if n in out:
                 continue
             hit = hits[n - 1]
-            sentences = split_sentences(hit.text, offset=hit.start) or []
-            best = max(sentences, key=lambda s: support(claim.text, s.text), default=None)
+            best = _best_sentence(claim.text, hit)
             q0, q1 = (best.start, best.end) if best else (hit.start, hit.end)
             out[n] = Citation(n=n, doc_id=hit.doc_id, title=hit.title, start=hit.start, end=hit.end, text=hit.text,
                               quote_start=q0, quote_end=q1, chunk_id=hit.chunk_id, page=hit.page)
     return tuple(out.values())
+
+
+def _best_sentence(claim: str, hit: Hit) -> Sentence | None:
+    sentences = split_sentences(hit.text, offset=hit.start) or []
+    return max(sentences, key=lambda s: support(claim, s.text), default=None)
+
+
+def source_sentence(claim: str, hit: Hit) -> str:
+    """The sentence of ``hit`` that best supports ``claim`` (the one a citation highlights)."""
+    best = _best_sentence(claim, hit)
+    return best.text if best else hit.text
 
 
 def with_markers(claim: Claim) -> str:
