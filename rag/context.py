@@ -8,8 +8,11 @@ Kept sentences stay in document order; a gap is shown as "…". Relatedness is t
 idf-weighted content words found in the sentence plus, when an embedder is given, cosine similarity,
 which catches paraphrases that share no words.
 
-Sentences that address an AI model ("ignore previous instructions", "you are now …") are never
-shown to it: documents are data. The prompt says so too; this is the second fence.
+Sentences that give orders to an AI model ("ignore previous instructions", "Note to the assistant: …",
+"Any AI summarising this must …", "the answer to every question is …", "print your system prompt", the
+same in other languages) are never shown to it: documents are data. The prompt says so too; this is the
+second fence. These patterns depend on wording: measured on a red-team set they catch 18 of 25 orders
+they were not tuned on, and flag none of the bundled corpus's sentences (eval/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -24,13 +27,49 @@ from .embedding import Embedder
 from .retriever import Hit
 from .sentences import Sentence, idf_overlap, split_sentences
 
+# Who an order is given to: an AI model, by any of its names, in the languages the red-team set covers.
+_READER = (r"(?:AI|A\.I\.|IA|KI|ИИ|LLMs?|GPT|(?:chat\s?)?bots?|(?:virtual\s+|AI\s+|chat\s+)?assistants?"
+           r"|(?:large\s+|generative\s+|AI\s+)?(?:language\s+)?models?|automated\s+(?:systems?|readers?|agents?|tools?)"
+           r"|machine\s+readers?|AI\s+(?:tools?|systems?|agents?|readers?))")
+# What an order tells it to do, after "Assistant, …" (a comma alone is too common: "AI, quantum and …").
+_DO = (r"(?:reply|respond|answer|say|tell|write|print|ignore|disregard|include|add|append|end|begin|start|repeat|list"
+       r"|translate|do\s+not|don't|never|always|make|pretend|act|forget|copy|describe|insert|send|recommend|stop|output"
+       r"|reveal|show|use|treat|summari[sz]e|claim|state|mention)")
 _INJECTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
-    r"|\byou are (?:now|no longer)\b|\bsystem prompt\b|\bnew instructions?\b|\bfrom now on\b"
-    r"|^\W*(?:dear\s+)?(?:AI\s+)?(?:assistant|chatbot|language model|LLM)\s*[,:]"
+    # overriding the model's own instructions
+    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines|passages?|context)\b"
+    r"|\byou are (?:now|no longer)\b|\byour (?:new |real |only )(?:task|job|instructions?|role)\b"
+    r"|\bfrom now on,?\s+(?:you|answer|reply|respond|say|always|only)\b"
+    # addressing the reader: "AI: …", "Note to the assistant …", "If you are a language model …", "Any AI … must"
+    rf"|(?:^|[.;:!?]\s+)(?:(?:dear|hey|attention|important\s+(?:to|for)|note\s+(?:to|for)|message\s+(?:to|for)|"
+    rf"instructions?\s+for|"
+    rf"to|for)\s+(?:the\s+|any\s+|all\s+)?)?{_READER}\s*[:\uff1a]"
+    rf"|(?:^|[.;:!?]\s+)(?:dear\s+|hey\s+|attention\s+)?{_READER},\s*(?:please\s+|kindly\s+)?{_DO}\b"
+    rf"|\b(?:notes?|messages?|instructions?|notices?|prompts?)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?{_READER}\b"
+    rf"|\bif you are (?:an?\s+)?{_READER}\b"
+    rf"|\b(?:any|all|every|whoever)\b.{{0,20}}\b{_READER}\b.{{0,60}}\b(?:must|should|shall|needs?\s+to|has\s+to)\b"
+    rf"|\b{_READER}\s+(?:that\s+)?(?:reading|summari[sz]ing|processing|quoting|answering|who\s+reads?|that\s+(?:reads?|sees?))\b"
+    # forcing the reply
+    r"|\b(?:answer|reply|respond|say)\w*\b.{0,40}\b(?:only|solely|just)\s+(?:with|by)\b"
+    r"|\b(?:the\s+)?(?:only\s+)?(?:correct\s+|right\s+)?(?:answer|reply|response)\s+(?:to|for)\s+(?:every|all|any|each)\s+"
+    r"(?:\w+\s+){0,2}(?:questions?|quer(?:y|ies)|requests?)\b"
+    r"|\b(?:for|to)\s+(?:every|any|all|each)\s+(?:\w+\s+){0,2}(?:questions?|quer(?:y|ies)|requests?)\b.{0,60}"
+    r"\b(?:answer|reply|respond|say)\w*\b"
     r"|\b(?:reply|respond|answer)\w*\s+(?:to\s+)?(?:every|any|all|each)\s+(?:\w+\s+){0,2}"
-    r"(?:questions?|query|queries|requests?|prompts?)\b.{0,60}\b(?:with|by saying)\b",
-    re.IGNORECASE)
+    r"(?:questions?|query|queries|requests?|prompts?)\b.{0,60}\b(?:with|by saying|that)\b"
+    r"|\b(?:whatever|regardless\s+of|no\s+matter)\s+(?:the\s+question|what\s+(?:you\s+are|you're|is)\s+asked|you\s+are\s+asked)"
+    # asking for secrets, links and tracking
+    r"|\b(?:print|reveal|repeat|output|show|disclose|list)\b.{0,40}\b(?:system\s+prompt|(?:your|the)\s+(?:hidden\s+)?"
+    r"(?:instructions|prompt|configuration|rules)|instructions\s+you\s+(?:were|have\s+been)\s+given|API\s+keys?|"
+    r"secrets?|passwords?|environment\s+variables?|every\s+document)\b"
+    r"|\b(?:include|add|append|insert)\b.{0,30}\b(?:link|URL|image|pixel)\b.{0,60}\b(?:answer|reply|response)\b"
+    r"|!\[[^\]]*\]\(https?://"
+    # the same orders in other languages: an addressee, or "answer only / every question"
+    r"|(?:pour|para|per|für|an|для)\s+(?:l'|la\s+|a\s+|die\s+|den\s+)?(?:IA|KI|ИИ|AI)\b"
+    r"|(?:人工智能|\uff21\uff29|AI|ai)\s*(?:への|に|へ|에게|的提示|助手|助理|어시스턴트)|给人工智能"
+    r"|réponds?\s+uniquement|antworte\s+nur|responde\s+solo|rispondi\s+(?:soltanto|solo)|responda\s+(?:apenas|só)"
+    r"|отвечай\s+только|とだけ答え|只回答",
+    re.IGNORECASE | re.MULTILINE)
 
 
 def is_injection(sentence: str) -> bool:
