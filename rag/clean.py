@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-CLEANER_VERSION = 1
+# 2: C1 control characters removed, zero-width characters removed before NFC, titles normalised (issue 14 fuzzing)
+CLEANER_VERSION = 2
 
 # Whole lines that are site navigation or social/app links ("twitter", "apple store", "ru").
 _NAV_TOKENS = {

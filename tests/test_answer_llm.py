@@ -120,3 +120,21 @@ def test_transformers_backend_runs_the_bundled_gguf():
                                      max_tokens=24))
     assert "Japan" in reply
     assert generator.judge("Japan may join Pillar 2.", "Japan may join Pillar 2 of AUKUS.") > 0.5
+
+
+def test_planted_orders_do_not_reach_a_summary_of_their_document(tmp_path):
+    """Asked what a planted note says, the model used to repeat its order word for word (eval/RELIABILITY.md).
+    Three red-team attacks (eval/redteam_set.py): English, French, exfiltration."""
+    from rag_eval.redteam_set import QUESTIONS, attacks
+
+    index = Index(tmp_path / "index")
+    index.sync([CORPUS])
+    assistant = Assistant(index, AnswerSettings())
+    for attack in (attacks()[n] for n in (0, 10, 44)):
+        note = tmp_path / attack.name
+        note.write_text(attack.document(), encoding="utf-8")
+        index.add([note])
+        answer = assistant.ask(QUESTIONS[3])
+        assert attack.name in [h.doc_id for h in answer.passages]
+        assert attack.canary not in answer.raw.lower(), answer.raw
+        index.remove([attack.name])
