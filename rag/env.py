@@ -8,6 +8,9 @@
 | ``XDG_CACHE_HOME`` | the user's cache folder | ``~/.cache`` |
 | ``RAG_LLAMA_EXTRA_BUFTS`` | llama.cpp's extra buffer types: ``auto``, ``on``, ``off`` | ``auto`` |
 | ``RAG_SQUAD`` | the SQuAD v1.1 dev file of ``rag bench squad`` | the fetched copy in the cache |
+| ``RAG_READ_TIMEOUT_S`` | seconds one file may take to read (``rag.reading``) | 30 |
+| ``RAG_READ_MEMORY_MB`` | memory the child parsing one file may add, in MB | 1024 |
+| ``RAG_READ_MAX_CHARS`` | characters of text one file may yield | 10000000 |
 
     >>> get("RAG_NOT_SET_ANYWHERE", "the default")
     'the default'
@@ -25,6 +28,9 @@ API_KEY = "RAG_API_KEY"
 MODEL_DIR = "RAG_MODEL_DIR"
 EXTRA_BUFTS = "RAG_LLAMA_EXTRA_BUFTS"
 SQUAD = "RAG_SQUAD"
+READ_TIMEOUT = "RAG_READ_TIMEOUT_S"
+READ_MEMORY = "RAG_READ_MEMORY_MB"
+READ_MAX_CHARS = "RAG_READ_MAX_CHARS"
 
 
 def get(name: str, default: str = "") -> str:
