@@ -1,4 +1,5 @@
-"""Load files into documents: decode, extract (HTML, PDF), normalise, clean, and describe.
+"""Load files into documents: decode, extract (HTML, PDF, and the formats of ``rag.formats``), normalise, clean,
+and describe.
 
 The cleaned ``Document.text`` is the text every character offset in the index refers to.
 """
@@ -18,13 +19,16 @@ from typing import TYPE_CHECKING
 
 from .clean import clean_text, guess_title, is_furniture
 from .errors import DocumentError
+from .formats import CONVERTERS, convert
 from .reading import ReadLimits, read_pages, too_much_text
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
-                      ".html": "html", ".htm": "html", ".pdf": "pdf"}
+                      ".html": "html", ".htm": "html", ".pdf": "pdf",
+                      ".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv", ".epub": "epub",
+                      ".odt": "odt", ".eml": "eml", ".json": "json", ".ipynb": "ipynb"}
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -173,6 +177,8 @@ def _raw_pages(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[
     if kind == "html":
         text, title = _html(data, path)
         return [text], title
+    if kind in CONVERTERS:
+        return convert(kind, data, path)
     return [decode(data, path)], None
 
 
@@ -185,10 +191,12 @@ def _title(found: str | None, text: str) -> str | None:
 
 
 def extract(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
-    """The cleaned text of a file's pages (one page unless a PDF) and its title (None: none found).
+    """The cleaned text of a file's pages (one page, or one per PDF page, slide or sheet) and its title (None: none
+    found).
 
     Raises ``DocumentError`` for a file without usable text or with more than ``max_chars`` characters.
-    Runs in a child process for HTML and PDF (``rag.reading``); parsers may raise anything there.
+    Runs in a child process for all but small text and Markdown files (``rag.reading``); parsers may raise
+    anything there.
     """
     raw, title = _raw_pages(kind, data, path, max_chars)
     if sum(map(len, raw)) > max_chars:

@@ -1,9 +1,10 @@
 """Reading a file within limits: a time limit per file, a memory cap, and a bound on the text kept.
 
-HTML and PDF are parsed by code a thread cannot stop (lxml/libxml2, zlib, pypdf's loops), and a
-malformed file can make it run for hours (a 50 kB PDF whose 200 pages share one heavy stream), allocate
-gigabytes or crash. So each such file is parsed in a child process forked from the reader server, a
-process started once that imported the parsers (a file costs a fork, about 10 to 20 ms, not an import):
+HTML, PDF and the formats of ``rag.formats`` (office files, e-books, spreadsheets, e-mail, JSON) are parsed
+by code a thread cannot stop (lxml/libxml2, zlib, pypdf's loops), and a malformed file can make it run for
+hours (a 50 kB PDF whose 200 pages share one heavy stream), allocate gigabytes or crash. So each such file
+is parsed in a child process forked from the reader server, a process started once that imported the parsers
+(a file costs a fork, about 10 to 20 ms, not an import):
 the child runs under ``RLIMIT_AS`` and is killed at the time limit, and whatever happens to it, the
 caller gets a ``DocumentError`` with one line. Plain text and Markdown up to ``INLINE_BYTES`` are read
 in this process: their code is linear in the file's size (the fuzzer checks the time of each case), and
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import NoReturn
 
-from . import env
+from . import env, formats
 from .errors import ConfigError, DocumentError
 
 READ_TIMEOUT, READ_MEMORY, READ_MAX_CHARS = env.READ_TIMEOUT, env.READ_MEMORY, env.READ_MAX_CHARS
@@ -50,7 +51,7 @@ INLINE_BYTES = 1_000_000  # text files up to this size are read in this process
 SERVER_SLACK_S = 10.0  # beyond the time limit, before a silent reader server is replaced
 SERVER_START_S = 60.0  # more for the first file of a new server: it imports the parsers first (~1 s)
 # Imported once by the reader server, so that a child starts with the parsers loaded.
-PRELOAD = ["rag.documents", "pypdf", "trafilatura", "lxml.html", "charset_normalizer"]
+PRELOAD = ["rag.documents", "pypdf", "trafilatura", "lxml.html", "charset_normalizer", *formats.LIBRARIES]
 
 Pages = list[str]
 

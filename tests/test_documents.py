@@ -281,11 +281,11 @@ def _random_bytes(n: int) -> bytes:
         ("empty.txt", b"", "empty"),
         ("blank.txt", b"  \n\t \r\n\n", "empty"),
         ("binary.txt", b"\x00\x01\x02abc\x00\xff" * 20, "binary"),
-        ("report.docx", b"PK\x03\x04 not really a word file", "unsupported"),
+        ("report.doc", b"\xd0\xcf\x11\xe0 an old Word file", "unsupported"),
         ("corrupt.pdf", _random_bytes(2000), "PDF"),
         ("menu.txt", b"twitter\nyoutube\n", "no text"),
     ],
-    ids=["empty", "whitespace", "binary", "docx", "corrupt-pdf", "all-furniture"],
+    ids=["empty", "whitespace", "binary", "doc", "corrupt-pdf", "all-furniture"],
 )
 def test_unusable_files_raise_one_line_document_error(tmp_path: Path, name: str, data: bytes, reason: str):
     path = tmp_path / name
@@ -353,8 +353,8 @@ def test_find_files_folder_recursion_and_filters(tmp_path: Path):
         ".secret.txt",
         ".hidden/e.txt",
         "sub/.f.md",
-        "notes.docx",
-        "data.csv",
+        "notes.doc",
+        "data.xls",
         "sub/g",
     ]:
         (root / rel).write_text("some text here.", encoding="utf-8")
@@ -392,7 +392,7 @@ def test_find_files_folder_without_supported_files(tmp_path: Path, content: str)
     root = tmp_path / "folder"
     root.mkdir()
     if content == "unsupported-only":
-        (root / "x.docx").write_bytes(b"x")
+        (root / "x.doc").write_bytes(b"x")
     elif content == "hidden-only":
         (root / ".x.txt").write_text("text", encoding="utf-8")
 

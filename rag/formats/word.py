@@ -1,0 +1,49 @@
+"""Word (.docx) through python-docx: paragraphs and tables in document order; the title from the properties."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from .tables import table_lines
+from .zipguard import check_zip
+
+if TYPE_CHECKING:
+    from docx.table import Table
+
+_TITLE_STYLES = ("Title", "Heading 1")
+
+
+def read_docx(data: bytes, path: str) -> tuple[list[str], str | None]:
+    """The body's text as one page (a table row per line, with its header) and the document's title."""
+    import docx
+    from docx.table import Table
+
+    check_zip(data, path)
+    document = docx.Document(io.BytesIO(data))
+    lines: list[str] = []
+    heading: str | None = None
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            lines.extend(table_lines(_rows(block)))
+            lines.append("")
+            continue
+        text = block.text.strip()
+        style = block.style.name if block.style is not None else ""
+        if heading is None and text and style in _TITLE_STYLES:
+            heading = text
+        lines.append(text)
+    return ["\n".join(lines)], document.core_properties.title or heading
+
+
+def _rows(table: Table) -> list[list[str]]:
+    """Each row's cells, a merged cell once (python-docx repeats it for every grid column it spans)."""
+    rows = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
+                cells.append(cell.text)
+        rows.append(cells)
+    return rows
