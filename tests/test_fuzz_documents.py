@@ -1,4 +1,5 @@
-"""Fuzzing every document reader (txt, md, html, pdf) with generated and mutated files (issue 14, item 3).
+"""Fuzzing every document reader (txt, md, html, pdf; docx, pptx, xlsx, epub, odt) with generated and mutated files
+(issue 14, item 3; the ZIP-based formats, issue 16).
 
 Each case writes one file and reads it with the real readers (pypdf, trafilatura, lxml, charset-normalizer):
 the result must be a clean ``Document`` or a one-line ``DocumentError``, within the per-file time limit.
@@ -6,8 +7,11 @@ Anything else (another exception, a crash, a hang) fails the test. Hypothesis is
 (``derandomize``), so CI runs the same cases every time; ``pytest --fuzz-examples N`` runs N cases per
 reader instead of the CI budget below.
 
-The text readers run in this process and are fast: those tests carry no marker. HTML and PDF are parsed
-in a child process per file, so their cases cost more: they are ``slow`` (``make test``, not ``make check``).
+The text readers run in this process and are fast: those tests carry no marker. HTML, PDF and the ZIP-based
+formats are parsed in a child process per file, so their cases cost more: they are ``slow`` (``make test``, not
+``make check``). A ZIP-based case is a real file (``tests/test_formats.py`` writes it with its own library) with
+one XML part mutated and the container rebuilt, so the parser gets past the ZIP layer, or the container's bytes
+mutated.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import resource
 import tempfile
 import time
 import unicodedata
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,9 +36,11 @@ from rag.errors import DocumentError
 from rag.reading import ReadLimits
 
 from .conftest import CORPUS
+from .test_formats import MAKERS, SENTENCES
 
 # Cases per reader in CI (at least 2,000 in all); ``--fuzz-examples N`` overrides each.
-BUDGET = {"txt": 900, "md": 400, "html": 300, "pdf": 600}
+BUDGET = {"txt": 900, "md": 400, "html": 300, "pdf": 600, "docx": 100, "pptx": 100, "xlsx": 100, "epub": 100,
+          "odt": 100}
 LIMITS = ReadLimits(timeout_s=10.0)
 SLACK_S = 5.0  # on top of the limit: starting the child, a loaded CI machine
 CORPUS_TEXT = [p.read_bytes() for p in sorted(CORPUS.glob("*.txt"))]
@@ -339,6 +346,45 @@ PDF_FILES = st.one_of(
     st.binary(max_size=2000).map(lambda b: b"%PDF-1.4\n" + b))
 
 
+# ---------------------------------------------------------------- ZIP-based formats (issue 16)
+
+ZIP_KINDS = ["docx", "pptx", "xlsx", "epub", "odt"]
+XML_TOKENS = [b"<", b">", b"</", b"/>", b"&amp;", b"&#0;", b"&#xD800;", b"&#99999999;", b"<![CDATA[", b"]]>",
+              b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>', b"&b;",
+              b"\x00", b"\xff\xfe", b'<?xml version="1.0" encoding="ebcdic"?>', b'xmlns="urn:nowhere"',
+              b'r:id="rId99"', b'Target="../../../etc/passwd"', b'Target="http://example.org/x" TargetMode="External"',
+              b"<w:p><w:r><w:t>", b"</w:t></w:r></w:p>", b"<a:t>", b"</a:t>", b"<text:p>", b"</text:p>",
+              b'<c r="XFD1048576" t="s"><v>99999</v></c>', b'<row r="1048576">', b'<dimension ref="A1:XFD1048576"/>',
+              b"<p>", b"</p>" * 40, b"<div>" * 200, b'<itemref idref="nowhere"/>', b'full-path="nowhere.opf"']
+ZIP_SEEDS = {kind: MAKERS[kind](*SENTENCES[kind]) for kind in ZIP_KINDS}
+
+
+def rezip(members: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for info, data in members:
+            out.writestr(info, data)
+    return buf.getvalue()
+
+
+@st.composite
+def mutated_part(draw: st.DrawFn, kind: str) -> bytes:
+    """The seed of ``kind`` with one part's bytes mutated (an XML part more often), or one part left out."""
+    archive = zipfile.ZipFile(io.BytesIO(ZIP_SEEDS[kind]))
+    members = [(info, archive.read(info)) for info in archive.infolist()]
+    xml = [i for i, (info, _) in enumerate(members) if info.filename.endswith((".xml", ".xhtml", ".rels", ".opf"))]
+    at = draw(st.one_of(st.sampled_from(xml), st.integers(0, len(members) - 1)))
+    if draw(st.integers(0, 9)) == 0:
+        return rezip(members[:at] + members[at + 1:])
+    info, data = members[at]
+    members[at] = (info, mutate(data, draw(st.lists(mutations(XML_TOKENS), min_size=1, max_size=6))))
+    return rezip(members)
+
+
+def zip_files(kind: str) -> st.SearchStrategy[bytes]:
+    return st.one_of(mutated_part(kind), mutated_part(kind), mutated([ZIP_SEEDS[kind]], XML_TOKENS, max_edits=3))
+
+
 # ---------------------------------------------------------------- the tests
 
 
@@ -389,6 +435,12 @@ def test_fuzz_html(folder: Path, fuzz_examples: int | None):
 @pytest.mark.slow
 def test_fuzz_pdf(folder: Path, fuzz_examples: int | None):
     fuzz("pdf", PDF_FILES, folder, fuzz_examples)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ZIP_KINDS)
+def test_fuzz_zip_formats(folder: Path, fuzz_examples: int | None, kind: str):
+    fuzz(kind, zip_files(kind), folder, fuzz_examples)
 
 
 # ---------------------------------------------------------------- bombs: bounded time and memory, nothing lost
