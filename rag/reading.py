@@ -201,13 +201,15 @@ def serve(requests_fd: int, replies_fd: int) -> None:
 
 
 def _warm_up() -> None:
-    """Read a tiny page and PDF once: the parsers' lazy set-up (0.15 to 0.4 s) then happens here, not per child."""
+    """Read a tiny page, PDF and office files once: the parsers' lazy set-up (0.15 to 0.4 s) then happens here,
+    not per child."""
     from .documents import extract
 
     page = b"<html><head><title>Warm</title></head><body><article><p>Warming up the reader.</p></article></body></html>"
     try:
         extract("html", page, "warm-up", 1000)
         extract("pdf", _tiny_pdf(b"BT /F1 12 Tf 72 720 Td (Warming up the reader.) Tj ET"), "warm-up", 1000)
+        formats.warm_up()
     except Exception:  # a parser that fails here fails again, per file, in a child
         pass
 
