@@ -1,5 +1,5 @@
-"""Fuzzing every document reader (txt, md, html, pdf; docx, pptx, xlsx, epub, odt) with generated and mutated files
-(issue 14, item 3; the ZIP-based formats, issue 16).
+"""Fuzzing every document reader (txt, md, html, pdf; docx, pptx, xlsx, epub, odt, eml, json, ipynb, csv) with
+generated and mutated files (issue 14, item 3; the formats of issue 16).
 
 Each case writes one file and reads it with the real readers (pypdf, trafilatura, lxml, charset-normalizer):
 the result must be a clean ``Document`` or a one-line ``DocumentError``, within the per-file time limit.
@@ -40,7 +40,7 @@ from .test_formats import MAKERS, SENTENCES
 
 # Cases per reader in CI (at least 2,000 in all); ``--fuzz-examples N`` overrides each.
 BUDGET = {"txt": 900, "md": 400, "html": 300, "pdf": 600, "docx": 100, "pptx": 100, "xlsx": 100, "epub": 100,
-          "odt": 100}
+          "odt": 100, "eml": 50, "json": 50, "ipynb": 50, "csv": 50}
 LIMITS = ReadLimits(timeout_s=10.0)
 SLACK_S = 5.0  # on top of the limit: starting the child, a loaded CI machine
 CORPUS_TEXT = [p.read_bytes() for p in sorted(CORPUS.glob("*.txt"))]
@@ -385,6 +385,20 @@ def zip_files(kind: str) -> st.SearchStrategy[bytes]:
     return st.one_of(mutated_part(kind), mutated_part(kind), mutated([ZIP_SEEDS[kind]], XML_TOKENS, max_edits=3))
 
 
+# ---------------------------------------------------------------- text-based formats of issue 16
+
+TEXT_KINDS = ["eml", "json", "ipynb", "csv"]
+STRUCTURE_TOKENS = [b'"', b"{", b"}", b"[", b"]", b",", b":", b";", b"\t", b"\\u0000", b"\\ud800", b"[" * 5000,
+                    b"\r\n\r\n", b"--", b"Content-Type: text/html; charset=nonsense\r\n", b"=?utf-8?q?=FF?=",
+                    b"Content-Transfer-Encoding: base64\r\n", b"Content-Type: multipart/mixed; boundary=x\r\n"]
+
+
+def text_format_files(kind: str) -> st.SearchStrategy[bytes]:
+    """The real file of ``kind`` (``tests/test_formats.py``) mutated, or random bytes."""
+    return st.one_of(mutated([MAKERS[kind](*SENTENCES[kind])], STRUCTURE_TOKENS + TEXT_TOKENS, max_edits=6),
+                     st.binary(max_size=500))
+
+
 # ---------------------------------------------------------------- the tests
 
 
@@ -441,6 +455,12 @@ def test_fuzz_pdf(folder: Path, fuzz_examples: int | None):
 @pytest.mark.parametrize("kind", ZIP_KINDS)
 def test_fuzz_zip_formats(folder: Path, fuzz_examples: int | None, kind: str):
     fuzz(kind, zip_files(kind), folder, fuzz_examples)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", TEXT_KINDS)
+def test_fuzz_text_based_formats(folder: Path, fuzz_examples: int | None, kind: str):
+    fuzz(kind, text_format_files(kind), folder, fuzz_examples)
 
 
 # ---------------------------------------------------------------- bombs: bounded time and memory, nothing lost
