@@ -426,3 +426,24 @@ def test_every_format_is_found_with_the_real_model(samples: Path, tmp_path: Path
         for mode in ("dense", "hybrid"):
             top = retriever.search(sentence, k=3, mode=mode)[0]
             assert top.doc_id == name_of(kind) and sentence in top.text, (kind, mode, top)
+
+
+# ---------------------------------------------------------------- uploads: the web chat's and the API's
+
+
+def test_every_format_can_be_uploaded_through_the_api(samples: Path, tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    from rag.http_api import create_api
+    from rag.testing import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path / "ws", uploads=tmp_path / "uploads")
+    client = TestClient(create_api(workspace), base_url="http://127.0.0.1")
+    files = [("files", (name_of(kind), (samples / name_of(kind)).read_bytes(), "application/octet-stream"))
+             for kind in KINDS]
+    response = client.post("/v1/documents", files=files)
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["added"]) == sorted(map(name_of, KINDS)) and response.json()["problems"] == []
+    for kind in KINDS:
+        hits = client.post("/v1/search", json={"query": SENTENCES[kind][0], "k": 1}).json()["hits"]
+        assert hits[0]["doc_id"] == name_of(kind), (kind, hits)
