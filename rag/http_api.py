@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .access import RequireKey
 from .answer import AnswerStream
 from .crosssite import LOOPBACK_HOSTS, SameOrigin
+from .documents import SUPPORTED_SUFFIXES
 from .errors import (
     BusyError,
     DocumentError,
@@ -55,6 +56,7 @@ from .uploads import safe_name
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
+UPLOAD_TYPES = "One or more documents: " + ", ".join(sorted(SUPPORTED_SUFFIXES)) + "."
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text} for code, text in [
@@ -121,7 +123,7 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None,
         return {"documents": workspace.documents()}
 
     @app.post("/v1/documents", response_model=IndexReportOut, responses=ERRORS, tags=["documents"])
-    def upload(files: list[UploadFile] = File(description="One or more .txt, .md, .html or .pdf files.")):  # noqa: B008
+    def upload(files: list[UploadFile] = File(description=UPLOAD_TYPES)):  # noqa: B008
         """Add or update documents (multipart field `files`). Refused files are named in `problems`;
         the others are indexed. 400 when none could be."""
         with tempfile.TemporaryDirectory() as tmp:
