@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def _completed(client: httpx.Client, session: str) -> dict:
 
 
 def test_a_full_chat_queue_says_the_assistant_is_busy():
-    """Gradio answers a full queue with 503, which its page shows as "This application is currently busy";
+    """Chat questions wait in the answer queue the API's wait in (one bound for both), then in Gradio's own
+    queue. Gradio answers a full queue with 503, which its page shows as "This application is currently busy";
     ours is a 429 with Retry-After whose words the page shows, and the questions already queued are answered."""
     from rag_ui.server import create_app
 
@@ -46,13 +48,20 @@ def test_a_full_chat_queue_says_the_assistant_is_busy():
         assert first.status_code == 200
         assert model.started.wait(10)  # the first question is being answered
         second, second_session = _join(client, "When does the ferry leave, please?")
-        assert second.status_code == 200  # it waits in the chat's queue (max_size = max_waiting = 1)
+        assert second.status_code == 200
+        deadline = time.monotonic() + 10
+        while workspace.waiting() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # it waits in the answer queue, like an API question would
+        api = client.post("/v1/ask", json={"question": "And the fare?"})
+        assert api.status_code == 429  # the same bound holds the API's questions
+        third, third_session = _join(client, "When does the ferry leave, then?")
+        assert third.status_code == 200  # it waits in Gradio's queue (max_size = max_waiting = 1)
         refused, _ = _join(client, "And the fare?")
         model.gate.set()
         assert refused.status_code == 429, refused.text
         assert refused.headers["retry-after"] == "10"
         assert refused.json()["detail"] == "The assistant is busy: 1 question is waiting; ask again in a moment."
-        for session in (first_session, second_session):
+        for session in (first_session, second_session, third_session):
             done = _completed(client, session)
             assert done["success"] and "class='cite'" in str(done["output"]["data"][1])  # answered, cited
         health = client.get("/health")

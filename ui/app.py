@@ -1,9 +1,10 @@
 """The web chat: streaming answers whose ``[n]`` markers link to a sources panel (supporting sentence
 highlighted, whole document one click away), and a documents tab (list, upload, remove).
 
-One generation runs at a time (the queue's concurrency limit is 1: two answers at once on 2 cores
-would both be slow); each browser tab has its own conversation (``gr.State``). What reaches the
-page is escaped by ``ui.render``.
+One answer is written at a time (two at once on 2 cores would both be slow): chat questions wait in
+the same bounded queue as the API's, first come first served, and past its bound or its timeout the
+chat says so in the answer's place. Each browser tab has its own conversation (``gr.State``). What
+reaches the page is escaped by ``ui.render``.
 
 ``build_app(workspace)`` is the entry point; ``ui.server`` serves it with the document view.
 """
@@ -18,6 +19,7 @@ import gradio as gr
 
 from rag import MODES, RagError
 from rag.documents import SUPPORTED_SUFFIXES
+from rag.errors import BusyError, WaitTimeoutError
 from rag.workspace import Workspace
 
 from . import render
@@ -109,6 +111,10 @@ def build_app(workspace: Workspace) -> gr.Blocks:
                             yield "", messages, gr.skip(), done
                 finally:
                     stream.close()  # a stop or a closed tab frees the model for the next question
+            except (BusyError, WaitTimeoutError) as exc:  # the shared answer queue is full, or was too slow
+                messages[-1] = {"role": "assistant", "content": render.md_literal(str(exc).capitalize() + ".")}
+                yield "", messages, gr.skip(), done
+                return
             except RagError as exc:  # e.g. the index was removed under us: say so, keep the page
                 raise gr.Error(str(exc)) from None
             answer = stream.answer
@@ -124,8 +130,11 @@ def build_app(workspace: Workspace) -> gr.Blocks:
         outputs = [box, chat, sources, turns]
         # No progress overlay: the bubble's "…" already says an answer is coming, and the overlay's
         # animated timer costs CPU that the model needs on a 2-core machine.
-        asked = [send.click(respond, inputs, outputs, show_progress="hidden"),
-                 box.submit(respond, inputs, outputs, show_progress="hidden")]
+        # Chat questions join the answer queue the API's questions wait in (one bound, one timeout, first come
+        # first served): Gradio lets as many through as that queue holds, plus the one being answered.
+        answers = {"concurrency_limit": (workspace.max_waiting or 8) + 1, "concurrency_id": "answers"}
+        asked = [send.click(respond, inputs, outputs, show_progress="hidden", **answers),
+                 box.submit(respond, inputs, outputs, show_progress="hidden", **answers)]
         # gradio documents `cancels` as a list of events but annotates it as a list of dicts
         stop.click(None, cancels=asked)  # pyright: ignore[reportArgumentType]
         clear.click(lambda: ([], render.PANEL_HINT, []), None, [chat, sources, turns])

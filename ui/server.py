@@ -48,8 +48,8 @@ def create_app(workspace: Workspace, key: str | None = None,
                             headers={"Content-Security-Policy": DOCUMENT_CSP})
 
     install(api, workspace, key, hosts, rate_limit)  # before the chat claims every path under "/"
-    # The chat's questions wait in Gradio's queue (one answer at a time), bounded like the API's: past it,
-    # Gradio tells the page the queue is full.
+    # The chat's questions pass Gradio's queue into the workspace's answer queue (ui.app); Gradio's own queue
+    # is bounded too (uploads and removals wait there): past it, BusyChat says the assistant is busy.
     blocks = build_app(workspace).queue(default_concurrency_limit=1, max_size=workspace.max_waiting)
     app = gr.mount_gradio_app(api, blocks, path="/", css=render.CSS, show_error=False, footer_links=[])
     chat = next(route.app for route in app.routes if isinstance(route, Mount) and route.path == "")
