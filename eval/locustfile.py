@@ -247,8 +247,15 @@ class ChatUser(HttpUser):
                         if message.get("success"):
                             self.messages = output["data"][CHATBOT]
                             text = last_reply(self.messages)
-                            outcome = "abstained" if "abstain-msg" in text else "answered" if text.strip("… ") \
-                                else "error"
+                            refused = classify_error(text) if len(text) < 200 else "error"
+                            if refused != "error":  # the answer queue's refusal, said in the answer's place
+                                outcome = refused
+                                fields.pop("ttft_s", None)
+                                STREAMING.discard(id(record))
+                                self.pending = question
+                            else:
+                                outcome = "abstained" if "abstain-msg" in text else "answered" \
+                                    if text.strip("… ") else "error"
                         else:
                             error = str(output.get("error") or "")
                             outcome = classify_error(error)
