@@ -9,6 +9,10 @@ import click
 from .cli_common import resume_uploads, server_options, server_settings, url
 
 GRACE_S = 5  # on SIGTERM or Ctrl-C, requests still running after this long are cancelled
+# An idle keep-alive connection is closed after this long. Longer than clients keep one idle (browsers and
+# proxies ~60 s): with uvicorn's 5 s, a client sending on a connection just as the server closed it got no
+# response at all (once in 6,824 requests of the load benchmark, eval/RELIABILITY.md).
+KEEP_ALIVE_S = 75
 
 
 @click.command()
@@ -35,4 +39,5 @@ def api(host: str, port: int, index_dir: Path | None, generator: str, llm: str, 
                + ("; API key required" if settings.api_key else ""), err=True)
     # SIGTERM always stops it within GRACE_S, whatever its clients do (uvicorn's default waits for all of them).
     app = create_api(workspace, settings.api_key, settings.served_hosts, settings.client_rate_limit)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE_S)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE_S,
+                timeout_keep_alive=KEEP_ALIVE_S)

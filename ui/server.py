@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rag.config import ServerSettings
 from rag.crosssite import LOOPBACK_HOSTS
 from rag.http_api import install
+from rag.http_cli import KEEP_ALIVE_S
 from rag.workspace import Workspace
 
 from . import render
@@ -121,4 +122,4 @@ def serve(workspace: Workspace, settings: ServerSettings) -> None:
 
     app = create_app(workspace, settings.api_key, settings.served_hosts, settings.client_rate_limit)
     uvicorn.run(app, host=settings.host, port=settings.port,
-                log_level="warning", timeout_graceful_shutdown=GRACE_S)
+                log_level="warning", timeout_graceful_shutdown=GRACE_S, timeout_keep_alive=KEEP_ALIVE_S)
