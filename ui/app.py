@@ -112,7 +112,9 @@ def build_app(workspace: Workspace) -> gr.Blocks:
                 finally:
                     stream.close()  # a stop or a closed tab frees the model for the next question
             except (BusyError, WaitTimeoutError) as exc:  # the shared answer queue is full, or was too slow
-                messages[-1] = {"role": "assistant", "content": render.md_literal(str(exc).capitalize() + ".")}
+                reason = str(exc)  # e.g. "the assistant is busy: …": its first letter up, the rest as written
+                reply = reason[:1].upper() + reason[1:] + "."
+                messages[-1] = {"role": "assistant", "content": render.md_literal(reply)}
                 yield "", messages, gr.skip(), done
                 return
             except RagError as exc:  # e.g. the index was removed under us: say so, keep the page
