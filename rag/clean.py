@@ -14,7 +14,9 @@ import re
 # 2: C1 control characters removed, zero-width characters removed before NFC, titles normalised (issue 14 fuzzing)
 # 3: not a cleaning rule but the chunker's (special tokens counted once per chunk, long sentences cut at
 #    clauses, small neighbours joined, issue 13): documents are re-read so their chunks follow the new rules
-CLEANER_VERSION = 3
+# 4: documents carry location marks (slides, sheets and rows, sections; rag.locations, issue 16) and an EPUB's
+#    chapters are cleaned one by one: documents are re-read to get them
+CLEANER_VERSION = 4
 
 # Whole lines that are site navigation or social/app links ("twitter", "apple store", "ru").
 _NAV_TOKENS = {

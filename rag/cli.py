@@ -128,7 +128,7 @@ def search(query: str, k: int, mode: str, doc_ids: tuple[str, ...], index_dir: P
     if not hits:
         click.echo("no passages found")
     for h in hits:
-        where = f"{h.doc_id} [{h.start}:{h.end}]" + (f" p.{h.page}" if h.page else "")
+        where = f"{h.doc_id} [{h.start}:{h.end}]" + (f" {h.location}" if h.location else "")
         click.secho(f"{h.rank}. {h.title}", bold=True)
         click.echo(f"   {where}  score {h.score:.4f}" + (f"  also in: {', '.join(h.also_in)}" if h.also_in else ""))
         click.echo(textwrap.indent(textwrap.fill(" ".join(h.text.split()), 100), "   "))
@@ -196,7 +196,7 @@ def _workspace(index_dir: Path | None, generator: str, llm: str, k: int, mode: s
     return workspace
 
 
-def _print_answer(answer: Answer, streamed: str) -> None:
+def _print_answer(answer: Answer, streamed: str, workspace: Workspace) -> None:
     """After the streamed text: what verification changed, then the cited sources with their quotes."""
     if answer.abstained:
         if streamed.strip() != answer.text:
@@ -204,7 +204,8 @@ def _print_answer(answer: Answer, streamed: str) -> None:
         if answer.passages:
             click.secho("\nClosest passages found:", bold=True)
             for n, hit in enumerate(answer.passages[:3], 1):
-                click.echo(f"  {n}. {hit.title} ({hit.doc_id} [{hit.start}:{hit.end}])")
+                where = f" {hit.location}" if hit.location else ""
+                click.echo(f"  {n}. {hit.title} ({hit.doc_id} [{hit.start}:{hit.end}]{where})")
                 click.echo(textwrap.indent(textwrap.fill(" ".join(hit.text.split())[:300], 96), "     "))
         return
     removed = [c for c in answer.claims if not c.supported]
@@ -216,7 +217,8 @@ def _print_answer(answer: Answer, streamed: str) -> None:
         click.echo(answer.text)
     click.secho("\nSources:", bold=True)
     for c in answer.citations:
-        where = f"{c.doc_id} [{c.start}:{c.end}]" + (f" p.{c.page}" if c.page else "")
+        location = workspace.index.locate(c.doc_id, c.start, c.end)
+        where = f"{c.doc_id} [{c.start}:{c.end}]" + (f" {location}" if location else "")
         click.echo(f"  [{c.n}] {c.title} ({where})")
         click.echo(textwrap.indent(textwrap.fill("\u201c" + " ".join(c.quote.split()) + "\u201d", 96), "      "))
 
@@ -229,7 +231,7 @@ def _stream_answer(workspace: Workspace, question: str, history: list[tuple[str,
         click.echo(piece, nl=False)
     click.echo()
     answer = stream.result()
-    _print_answer(answer, "".join(pieces))
+    _print_answer(answer, "".join(pieces), workspace)
     return answer
 
 
@@ -247,7 +249,7 @@ def ask(question: str, generator: str, llm: str, k: int, mode: str, verify: str,
     """
     workspace = _workspace(index_dir, generator, llm, k, mode, verify, context_tokens)
     if as_json:
-        click.echo(json.dumps(workspace.ask(question).to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(workspace.answer_json(workspace.ask(question)), ensure_ascii=False, indent=2))
         return
     _stream_answer(workspace, question, [])
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from .clean import clean_text, guess_title, is_furniture
 from .errors import DocumentError
 from .formats import CONVERTERS, convert
+from .locations import Anchor, Mark, place
 from .reading import ReadLimits, read_pages, too_much_text
 
 if TYPE_CHECKING:
@@ -34,13 +35,18 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PAGE_BREAK = "\n\n"
 _MD_HEADING = re.compile(r"^#{1,2}[^\S\n]+(\S[^\n]*)", re.MULTILINE)
+# Any ATX heading ("### Costs ##"), and a setext one (a line underlined with = or -), for sections.
+_MD_SECTION = re.compile(r"^ {0,3}#{1,6}[^\S\n]+([^\n]*)$"
+                         r"|^ {0,3}([^\s#>=-][^\n]*)\n {0,3}(?:=+|-+)[^\S\n]*$", re.MULTILINE)
+_HTML_HEADINGS = "//h1|//h2|//h3|//h4|//h5|//h6"
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 _TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
 class Document:
-    """A cleaned document. ``pages`` holds the offset where each PDF page starts (empty otherwise)."""
+    """A cleaned document. ``pages`` holds the offset where each PDF page starts (empty otherwise); ``marks``
+    where each slide, sheet, row or section starts (``rag.locations``)."""
 
     doc_id: str
     title: str
@@ -50,6 +56,7 @@ class Document:
     mtime: float
     size: int
     pages: tuple[int, ...] = field(default=())
+    marks: tuple[Mark, ...] = field(default=())
 
     def page_at(self, offset: int) -> int | None:
         """1-based page number containing ``offset``, or None for documents without pages."""
@@ -106,7 +113,25 @@ def _markdown_title(text: str) -> str | None:
     return heading.rstrip("#").rstrip() or heading
 
 
-def _html(data: bytes, path: str) -> tuple[str, str | None]:
+def _markdown_sections(text: str) -> list[Anchor]:
+    """The anchors of a Markdown page's headings, ATX (``## Costs``) and setext (underlined)."""
+    anchors: list[Anchor] = []
+    for match in _MD_SECTION.finditer(text):
+        heading = " ".join((_without_closing(match.group(1)) if match.group(1) is not None
+                            else match.group(2)).split())
+        if heading:
+            anchors.append((match.group(0).split("\n")[0], "section", heading))
+    return anchors
+
+
+def _without_closing(atx: str) -> str:
+    """An ATX heading's text without its closing ``#``s (``C#`` keeps its own: they must follow a space)."""
+    text = atx.rstrip()
+    bare = text.rstrip("#")
+    return bare.rstrip() if bare != text and (not bare or bare[-1].isspace()) else text
+
+
+def _html(data: bytes, path: str) -> tuple[str, str | None, list[Anchor]]:
     import trafilatura
     from lxml import html as lxml_html
     from lxml.etree import ParserError
@@ -126,10 +151,15 @@ def _html(data: bytes, path: str) -> tuple[str, str | None]:
         for bad in tree.xpath("//script|//style|//noscript"):
             bad.drop_tree()
         text = tree.text_content()
+    anchors: list[Anchor] = []
     if tree is not None:
         page_title = tree.findtext(".//title")
         title = (page_title or "").strip() or title
-    return text or "", title
+        for heading in tree.xpath(_HTML_HEADINGS):
+            said = " ".join(heading.text_content().split())
+            if said:
+                anchors.append((said, "section", said))
+    return text or "", title, anchors
 
 
 def _pdf(data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
@@ -171,15 +201,17 @@ def _pdf_title(reader: PdfReader) -> str | None:
         return None
 
 
-def _raw_pages(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
+def _raw_pages(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None, list[list[Anchor]]]:
     if kind == "pdf":
-        return _pdf(data, path, max_chars)
+        pages, title = _pdf(data, path, max_chars)
+        return pages, title, [[] for _ in pages]  # the page starts are the marks (Document.pages)
     if kind == "html":
-        text, title = _html(data, path)
-        return [text], title
+        text, title, anchors = _html(data, path)
+        return [text], title, [anchors]
     if kind in CONVERTERS:
         return convert(kind, data, path)
-    return [decode(data, path)], None
+    text = decode(data, path)
+    return [text], None, [_markdown_sections(text) if kind == "markdown" else []]
 
 
 def _title(found: str | None, text: str) -> str | None:
@@ -190,15 +222,16 @@ def _title(found: str | None, text: str) -> str | None:
     return found[:_TITLE_CHARS] or None
 
 
-def extract(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None]:
-    """The cleaned text of a file's pages (one page, or one per PDF page, slide or sheet) and its title (None: none
-    found).
+def extract(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str], str | None, list[Mark]]:
+    """The cleaned text of a file's pages (one page, or one per PDF page, slide or sheet), its title (None: none
+    found) and its marks: offsets in the pages joined by ``_PAGE_BREAK`` where slides, sheets, rows or
+    sections start (``rag.locations``).
 
     Raises ``DocumentError`` for a file without usable text or with more than ``max_chars`` characters.
     Runs in a child process for all but small text and Markdown files (``rag.reading``); parsers may raise
     anything there.
     """
-    raw, title = _raw_pages(kind, data, path, max_chars)
+    raw, title, anchors = _raw_pages(kind, data, path, max_chars)
     if sum(map(len, raw)) > max_chars:
         raise DocumentError(path, too_much_text(max_chars))
     pages = [clean_text(normalize(page)) for page in raw]
@@ -208,7 +241,15 @@ def extract(kind: str, data: bytes, path: str, max_chars: int) -> tuple[list[str
         raise DocumentError(path, "no text found after extraction and cleaning")
     if kind == "markdown":
         title = _markdown_title(pages[0])
-    return pages, _title(title, _PAGE_BREAK.join(pages))
+    marks: list[Mark] = []
+    for page, wanted, start in zip(pages, anchors, _starts(pages), strict=False):
+        marks += place(page, [(normalize(a) if a is not None else None, k, v) for a, k, v in wanted], start)
+    return pages, _title(title, _PAGE_BREAK.join(pages)), marks
+
+
+def _starts(pages: list[str]) -> list[int]:
+    """The offset where each page starts in the pages joined by ``_PAGE_BREAK``."""
+    return list(accumulate((len(p) + len(_PAGE_BREAK) for p in pages[:-1]), initial=0))
 
 
 def load_document(path: Path | str, doc_id: str | None = None, limits: ReadLimits | None = None) -> Document:
@@ -230,8 +271,8 @@ def load_document(path: Path | str, doc_id: str | None = None, limits: ReadLimit
         raise DocumentError(str(path), f"cannot read ({exc.strerror or exc})") from None
     if not data.strip():
         raise DocumentError(str(path), "empty file")
-    pages, title = read_pages(kind, data, str(path), limits or ReadLimits())
-    starts = list(accumulate((len(p) + len(_PAGE_BREAK) for p in pages[:-1]), initial=0))
+    pages, title, marks = read_pages(kind, data, str(path), limits or ReadLimits())
+    starts = _starts(pages)
     return Document(
         doc_id=doc_id,
         title=title or doc_id,
@@ -241,6 +282,7 @@ def load_document(path: Path | str, doc_id: str | None = None, limits: ReadLimit
         mtime=stat.st_mtime,
         size=stat.st_size,
         pages=tuple(starts) if kind == "pdf" else (),
+        marks=tuple(marks),
     )
 
 

@@ -111,9 +111,9 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None,
         One answer is generated at a time; others wait their turn."""
         workspace.index.snapshot()  # no index: 503 now, rather than an error event after a 200
         if not body.stream:
-            return workspace.ask(body.question, body.history, k=body.k, mode=body.mode).to_dict()
+            return workspace.answer_json(workspace.ask(body.question, body.history, k=body.k, mode=body.mode))
         stream = workspace.stream(body.question, body.history, k=body.k, mode=body.mode)
-        return StreamingResponse(_events(stream), media_type="text/event-stream",
+        return StreamingResponse(_events(stream, workspace), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/v1/documents", response_model=DocumentsResponse, responses={401: ERRORS[401], 503: ERRORS[503]},
@@ -157,7 +157,7 @@ def install(app: FastAPI, workspace: Workspace, key: str | None = None,
     install_integrations(app, workspace)
 
 
-def _events(stream: AnswerStream) -> Iterator[str]:
+def _events(stream: AnswerStream, workspace: Workspace) -> Iterator[str]:
     """The answer as server-sent events. ``passages`` comes once retrieval is done, before the text."""
     try:
         sent_passages = False
@@ -169,7 +169,7 @@ def _events(stream: AnswerStream) -> Iterator[str]:
         if stream.answer is not None:
             if not sent_passages:
                 yield _event("passages", {"hits": search_json("", "", stream.passages)["hits"]})
-            yield _event("answer", stream.answer.to_dict())
+            yield _event("answer", workspace.answer_json(stream.answer))
     except RagError as exc:
         yield _event("error", {"error": str(exc), "type": type(exc).__name__})
     except Exception as exc:  # headers are sent: the client can only learn of it in the stream

@@ -37,6 +37,8 @@ class HitOut(BaseModel):
     dense_score: float | None
     bm25_score: float | None
     page: int | None
+    location: str | None = Field(description="Where in the document: 'p. 3' (PDF), 'slide 4', 'Sheet1, rows 2–9', "
+                                             "'§ Heading' (Word, EPUB, HTML, Markdown), or null.")
     also_in: list[str] = Field(description="Other documents carrying the same passage.")
 
 
@@ -66,6 +68,8 @@ class PassageOut(BaseModel):
     start: int
     end: int
     text: str
+    location: str | None = Field(description="Where in the document: 'p. 3' (PDF), 'slide 4', 'Sheet1, rows 2–9', "
+                                             "'§ Heading' (Word, EPUB, HTML, Markdown), or null.")
 
 
 class CitationOut(PassageOut):

@@ -20,6 +20,7 @@ from .embedding import BUNDLED_MODEL_ID, Embedder, get_embedder
 from .errors import IndexIncompatibleError, IndexWriteError
 from .generations import FORMAT_VERSION, Generations, Snapshot
 from .ingest import IndexReport, Ingest, Progress
+from .locations import describe
 from .store import DocumentRow
 
 __all__ = ["FORMAT_VERSION", "Index", "IndexReport", "Progress", "Snapshot"]
@@ -108,6 +109,17 @@ class Index:
     def document(self, doc_id: str) -> DocumentRow | None:
         """One indexed document with its cleaned text (every offset refers to it), or ``None``."""
         return self.snapshot().db.document(doc_id)
+
+    def locate(self, doc_id: str, start: int, end: int) -> str | None:
+        """Where the span ``start:end`` of a document is, as a person would look for it (``p. 3``, ``slide 4``,
+        ``Sheet1, rows 2–9``, ``§ Heading``), or None (a plain text file, or an unknown document).
+
+        >>> from rag.testing import tiny_workspace
+        >>> tiny_workspace().index.locate("pillar.txt", 0, 20) is None
+        True
+        """
+        marks = self.snapshot().db.locations([doc_id]).get(doc_id, [])
+        return describe(marks, start, end)
 
     def status(self) -> dict[str, Any]:
         """Counts, model, index type and size on disk, without loading any model."""

@@ -268,7 +268,7 @@ class Ingest:
 
 def _document_row(doc: Document) -> DocumentRow:
     return DocumentRow(doc.doc_id, doc.title, doc.source, doc.sha256, doc.mtime, doc.size, doc.text,
-                       doc.pages, CLEANER_VERSION, time.time())
+                       doc.pages, CLEANER_VERSION, time.time(), doc.marks)
 
 
 def _silent(label: str, total: int) -> Callable[[int], None]:

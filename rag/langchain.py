@@ -9,7 +9,7 @@
 
 Each ``Document`` is one passage: ``page_content`` is its text, ``metadata`` holds ``doc_id``,
 ``title``, ``start``/``end`` (character span in the document), ``score``, ``rank``, ``chunk_id``,
-``page``, ``mode``, ``dense_score``, ``bm25_score`` and ``also_in``.
+``page``, ``location``, ``mode``, ``dense_score``, ``bm25_score`` and ``also_in``.
 """
 
 from __future__ import annotations
@@ -68,5 +68,5 @@ def to_document(hit: Hit, mode: str = "hybrid") -> Document:
     """One search hit as a LangChain ``Document`` with our metadata."""
     return Document(page_content=hit.text, id=f"{hit.doc_id}:{hit.start}-{hit.end}", metadata={
         "doc_id": hit.doc_id, "title": hit.title, "start": hit.start, "end": hit.end, "score": hit.score,
-        "rank": hit.rank, "chunk_id": hit.chunk_id, "page": hit.page, "mode": mode,
+        "rank": hit.rank, "chunk_id": hit.chunk_id, "page": hit.page, "location": hit.location, "mode": mode,
         "dense_score": hit.dense_score, "bm25_score": hit.bm25_score, "also_in": list(hit.also_in)})

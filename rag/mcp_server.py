@@ -22,6 +22,7 @@ query) comes back as a tool error (``isError``) of one line; the server goes on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import metadata
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -34,7 +35,7 @@ from mcp_types import INTERNAL_ERROR, CallToolResult, InputRequiredResult, TextC
 from mcp_types import Resource as MCPResource
 from pydantic import Field, ValidationError
 
-from .answer import Answer
+from .answer import Answer, Citation
 from .config import SEARCH_K, Mode
 from .errors import RagError
 from .http_models import MAX_QUESTION, AskResponse, SearchResponse
@@ -131,8 +132,8 @@ def build_server(workspace: Workspace) -> RagMCPServer:
             answer = await answer_in_thread(workspace, question)
         except RagError as exc:
             raise ToolError(str(exc)) from None
-        return CallToolResult(content=[TextContent(type="text", text=answer_text(answer))],
-                              structured_content=answer.to_dict())
+        return CallToolResult(content=[TextContent(type="text", text=answer_text(answer, workspace.index.locate))],
+                              structured_content=workspace.answer_json(answer))
 
     @server.resource(DOCUMENT_URI, name="document", title="An indexed document", mime_type="text/plain",
                      description="The document's text as indexed: every span (start, end) refers to it.")
@@ -155,24 +156,27 @@ async def answer_in_thread(workspace: Workspace, question: str) -> Answer:
         stream.close()
 
 
-def _where(doc_id: str, start: int, end: int, page: int | None) -> str:
-    return f"{doc_id} [{start}:{end}]" + (f" p.{page}" if page else "")
+def _where(doc_id: str, start: int, end: int, location: str | None) -> str:
+    return f"{doc_id} [{start}:{end}]" + (f" {location}" if location else "")
 
 
 def hits_text(hits: list[Hit]) -> str:
     """Passages as the model reads them: rank, title, where, then the text."""
     if not hits:
         return "No passages found."
-    return "\n\n".join(f"{h.rank}. {h.title} ({_where(h.doc_id, h.start, h.end, h.page)})\n{h.text}" for h in hits)
+    return "\n\n".join(f"{h.rank}. {h.title} ({_where(h.doc_id, h.start, h.end, h.location)})\n{h.text}" for h in hits)
 
 
-def answer_text(answer: Answer) -> str:
-    """The verified answer with its sources and their supporting sentences, or the abstention with the
-    closest passages."""
+def answer_text(answer: Answer, locate: Callable[[str, int, int], str | None] | None = None) -> str:
+    """The verified answer with its sources (where they are, when ``locate`` says: ``Index.locate``) and their
+    supporting sentences, or the abstention with the closest passages."""
+    def where(c: Citation) -> str:
+        return _where(c.doc_id, c.start, c.end, locate(c.doc_id, c.start, c.end) if locate else None)
+
     if answer.abstained:
-        closest = "\n".join(f"{n}. {h.title} ({_where(h.doc_id, h.start, h.end, h.page)}): "
+        closest = "\n".join(f"{n}. {h.title} ({_where(h.doc_id, h.start, h.end, h.location)}): "
                             f"{' '.join(h.text.split())[:300]}" for n, h in enumerate(answer.passages[:3], 1))
         return f"{answer.text} (reason: {answer.reason})" + (f"\n\nClosest passages:\n{closest}" if closest else "")
-    sources = "\n".join(f"[{c.n}] {c.title} ({_where(c.doc_id, c.start, c.end, c.page)}): "
+    sources = "\n".join(f"[{c.n}] {c.title} ({where(c)}): "
                         f"\u201c{' '.join(c.quote.split())}\u201d" for c in answer.citations)
     return f"{answer.text}\n\nSources:\n{sources}"

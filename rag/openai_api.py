@@ -28,7 +28,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def install_openai(app: FastAPI, workspace: Workspace) -> None:
     def chat_completions(body: ChatRequest):
         question, history = conversation(body.messages)
         workspace.index.snapshot()  # no index: 503 now, rather than an error event after a 200
-        reply = Reply(model)
+        reply = Reply(model, workspace.answer_json)
         if not body.stream:
             return reply.completion(workspace.ask(question, history))
         stream = workspace.stream(question, history)
@@ -100,8 +100,9 @@ def install_openai(app: FastAPI, workspace: Workspace) -> None:
 class Reply:
     """One answer in OpenAI's shapes: a ``chat.completion``, or ``chat.completion.chunk`` events."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, answer_json: Callable[[Answer], dict[str, Any]] = Answer.to_dict) -> None:
         self.model = model
+        self.answer_json = answer_json  # the ``rag ask --json`` object (Workspace.answer_json: with locations)
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
@@ -110,7 +111,7 @@ class Reply:
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text, "refusal": None},
                              "finish_reason": "stop", "logprobs": None}],
-                "rag": answer.to_dict()}
+                "rag": self.answer_json(answer)}
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         data = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
@@ -132,7 +133,7 @@ class Reply:
                 return
             for word in re.findall(r"\s*\S+", answer.text):
                 yield self.chunk({"content": word})
-            yield self.chunk({}, "stop", rag=answer.to_dict())
+            yield self.chunk({}, "stop", rag=self.answer_json(answer))
             yield "data: [DONE]\n\n"
         except RagError as exc:
             yield _error_event(str(exc), exc.status, type(exc).__name__)

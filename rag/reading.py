@@ -42,6 +42,7 @@ from typing import NoReturn
 
 from . import env, formats
 from .errors import ConfigError, DocumentError
+from .locations import Mark
 
 READ_TIMEOUT, READ_MEMORY, READ_MAX_CHARS = env.READ_TIMEOUT, env.READ_MEMORY, env.READ_MAX_CHARS
 TIMEOUT_S = 30.0
@@ -93,8 +94,8 @@ def too_much_text(max_chars: int) -> str:
 # ---------------------------------------------------------------- the parent side
 
 
-def read_pages(kind: str, data: bytes, path: str, limits: ReadLimits) -> tuple[Pages, str | None]:
-    """``documents.extract`` of a file's bytes within ``limits``: its cleaned pages and title.
+def read_pages(kind: str, data: bytes, path: str, limits: ReadLimits) -> tuple[Pages, str | None, list[Mark]]:
+    """``documents.extract`` of a file's bytes within ``limits``: its cleaned pages, title and location marks.
 
     Text and Markdown up to ``INLINE_BYTES`` are read in this process; everything else in a child
     (``extract_limited``). Raises ``DocumentError`` with a one-line reason.
@@ -105,11 +106,12 @@ def read_pages(kind: str, data: bytes, path: str, limits: ReadLimits) -> tuple[P
         reply = extract_limited(kind, data, path, limits)
     if reply[0] != "ok":
         raise DocumentError(path, reply[1])
-    return reply[1], reply[2]
+    return reply[1], reply[2], reply[3]
 
 
 def extract_limited(kind: str, data: bytes, path: str, limits: ReadLimits) -> tuple:
-    """``documents.extract`` in a child process under ``limits``: ``("ok", pages, title)`` or ``("error", reason)``.
+    """``documents.extract`` in a child process under ``limits``: ``("ok", pages, title, marks)`` or
+    ``("error", reason)``.
 
     The reason is the parser's own, or that the file took too long, needed too much memory or crashed
     the parser. One file at a time per process (a lock): the reader server forks one child at a time.
@@ -276,12 +278,12 @@ def _death(how: str, status: int, kind: str, limits: ReadLimits) -> str:
 
 
 def _reply(kind: str, data: bytes, path: str, limits: ReadLimits) -> tuple:
-    """``("ok", pages, title)`` from ``documents.extract``, or ``("error", reason)`` whatever it raised."""
+    """``("ok", pages, title, marks)`` from ``documents.extract``, or ``("error", reason)`` whatever it raised."""
     from .documents import extract
 
     what = {"text": "text", "markdown": "Markdown"}.get(kind, kind.upper())
     try:
-        pages, title = extract(kind, data, path, limits.max_chars)
+        pages, title, marks = extract(kind, data, path, limits.max_chars)
     except DocumentError as exc:
         return ("error", exc.reason)
     except MemoryError:
@@ -290,7 +292,7 @@ def _reply(kind: str, data: bytes, path: str, limits: ReadLimits) -> tuple:
         return ("error", f"{what} nested too deeply to read")
     except Exception as exc:
         return ("error", f"unreadable {what} ({exc.__class__.__name__})")
-    return ("ok", pages, title)
+    return ("ok", pages, title, marks)
 
 
 def _cap(limits: ReadLimits) -> None:

@@ -15,10 +15,11 @@ import numpy as np
 from .config import MODES, SEARCH_K
 from .errors import ConfigError, DocumentNotFoundError
 from .index import Index
+from .locations import describe
 
 # The hit fields of ``rag search --json`` and ``POST /v1/search``, in that order.
 SEARCH_KEYS = ("rank", "text", "doc_id", "title", "start", "end", "score", "dense_score", "bm25_score", "page",
-               "also_in")
+               "location", "also_in")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,7 @@ class Hit:
     dense_score: float | None = None
     bm25_score: float | None = None
     page: int | None = None
+    location: str | None = None  # where in the document: "p. 3", "slide 4", "Sheet1, rows 2–9", "§ Heading"
     also_in: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +108,7 @@ class Retriever:
     def _collapse(self, snap, ranked: list[tuple[int, float]], k: int, dense_scores: dict[int, float],
                   bm25_scores: dict[int, float]) -> list[Hit]:
         rows = {c.id: c for c in snap.db.chunks([i for i, _ in ranked[: max(4 * k, 20)]])}
+        marks = snap.db.locations([c.doc_id for c in rows.values()])
         titles = snap.titles
         hits: list[Hit] = []
         seen_groups: set[int] = set()
@@ -121,7 +124,8 @@ class Retriever:
             hits.append(Hit(rank=len(hits) + 1, chunk_id=chunk_id, doc_id=row.doc_id,
                             title=titles.get(row.doc_id, row.doc_id), text=row.text, start=row.start, end=row.end,
                             score=round(score, 6), dense_score=_round(dense_scores.get(chunk_id)),
-                            bm25_score=_round(bm25_scores.get(chunk_id)), page=row.page, also_in=also))
+                            bm25_score=_round(bm25_scores.get(chunk_id)), page=row.page,
+                            location=describe(marks.get(row.doc_id, []), row.start, row.end), also_in=also))
             if len(hits) == k:
                 break
         return hits

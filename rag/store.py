@@ -11,11 +11,13 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .locations import Mark, page_marks
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -44,6 +46,10 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE INDEX chunks_group ON chunks(dup_group);
+CREATE TABLE locations (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id),
+    marks TEXT NOT NULL            -- JSON [[offset, kind, value], ...]: where slides, sheets, rows, sections start
+);
 """
 
 
@@ -59,6 +65,7 @@ class DocumentRow:
     pages: tuple[int, ...]
     cleaner_version: int
     added: float
+    marks: tuple[Mark, ...] = ()  # rag.locations; in the table ``locations`` (none in an index written before it)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ def file_sha256(path: Path) -> str:
 
 def write_database(path: Path, documents: Iterable[DocumentRow], chunks: Iterable[ChunkRow]) -> None:
     """Create a complete generation database at ``path`` (which must not exist)."""
+    documents = list(documents)
     con = sqlite3.connect(path)
     try:
         con.executescript(SCHEMA)
@@ -100,6 +108,10 @@ def write_database(path: Path, documents: Iterable[DocumentRow], chunks: Iterabl
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
             [(d.doc_id, d.title, d.source, d.sha256, d.mtime, d.size, d.text, json.dumps(list(d.pages)),
               d.cleaner_version, d.added) for d in documents],
+        )
+        con.executemany(
+            "INSERT INTO locations VALUES (?,?)",
+            [(d.doc_id, json.dumps(list(d.marks), ensure_ascii=False)) for d in documents if d.marks],
         )
         con.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -127,11 +139,34 @@ class ChunkDB:
             f"SELECT doc_id, title, source, sha256, mtime, size, {text}, pages, cleaner_version, added "
             "FROM documents ORDER BY doc_id"
         )
-        return [_document_row(r) for r in rows]
+        marks = self._marks()
+        return [replace(d, marks=marks.get(d.doc_id, ())) for d in map(_document_row, rows)]
 
     def document(self, doc_id: str) -> DocumentRow | None:
         row = self._con.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return _document_row(row) if row else None
+        return replace(_document_row(row), marks=self._marks([doc_id]).get(doc_id, ())) if row else None
+
+    def _marks(self, doc_ids: Sequence[str] | None = None) -> dict[str, tuple[Mark, ...]]:
+        """The ``locations`` marks of these documents (all: ``None``); none from an index written before them."""
+        query, args = "SELECT doc_id, marks FROM locations", []
+        if doc_ids is not None:
+            query, args = query + f" WHERE doc_id IN ({','.join('?' * len(doc_ids))})", list(doc_ids)
+        try:
+            rows = self._con.execute(query, args).fetchall()
+        except sqlite3.OperationalError:  # no such table: written before locations were kept
+            return {}
+        return {doc_id: tuple((m[0], m[1], m[2]) for m in json.loads(marks)) for doc_id, marks in rows}
+
+    def locations(self, doc_ids: Sequence[str]) -> dict[str, list[Mark]]:
+        """Every mark of these documents, their PDF pages' included, in order: for ``rag.locations.describe``."""
+        wanted = list(dict.fromkeys(doc_ids))[:900]
+        if not wanted:
+            return {}
+        marks = self._marks(wanted)
+        params = ",".join("?" * len(wanted))
+        pages = self._con.execute(f"SELECT doc_id, pages FROM documents WHERE doc_id IN ({params})", wanted).fetchall()
+        return {doc_id: sorted([*page_marks(json.loads(starts)), *marks.get(doc_id, ())], key=lambda m: m[0])
+                for doc_id, starts in pages}
 
     def chunks(self, ids: Sequence[int] | None = None) -> list[ChunkRow]:
         if ids is None:

@@ -117,6 +117,20 @@ class Workspace:
         """One document's row (text, title…), or None."""
         return self.index.document(doc_id)
 
+    def answer_json(self, answer: Answer) -> dict[str, Any]:
+        """The ``rag ask --json`` object: ``answer.to_dict()`` with each citation's and closest passage's
+        ``location`` (``p. 3``, ``slide 4``, ``Sheet1, rows 2–9``, ``§ Heading``, or null).
+
+        >>> from rag.testing import tiny_workspace
+        >>> ws = tiny_workspace()
+        >>> [c["location"] for c in ws.answer_json(ws.ask("When does the ferry leave?"))["citations"]]
+        [None]
+        """
+        data = answer.to_dict()
+        for item in (*data["citations"], *data["closest"]):
+            item["location"] = self.index.locate(item["doc_id"], item["start"], item["end"])
+        return data
+
     # Answers: one at a time, in order.
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), **changes: Any) -> AnswerStream:
         """A cited answer as it is written (``changes``: ``k``, ``mode``, ``generator``…)."""

@@ -125,7 +125,7 @@ def build_app(workspace: Workspace) -> gr.Blocks:
             turn = len(done) + 1
             messages[-1] = {"role": "assistant", "content": render.answer_message(answer, turn)}
             done = [*done, {"question": question, "answer": answer.text,
-                            "sources": render.sources_html(answer, turn)}]
+                            "sources": render.sources_html(answer, turn, workspace.index.locate)}]
             yield "", messages, render.sources_panel([(t["question"], t["sources"]) for t in done]), done
 
         inputs = [box, chat, turns, k, mode, generator]

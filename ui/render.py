@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import string
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from rag import Answer, Hit
@@ -64,9 +65,13 @@ def document_link(doc_id: str, start: int, end: int, quote: tuple[int, int] | No
     return f"document?{urlencode(query)}#cited"
 
 
-def sources_html(answer: Answer | None, turn: int = 1) -> str:
-    """The sources of one answer: cited passages with the supporting sentence marked, each linking to
-    the whole document; for an abstention, the closest passages found. All document text is escaped."""
+Locate = Callable[[str, int, int], "str | None"]  # (doc_id, start, end) -> "p. 3", "slide 4"…: Index.locate
+
+
+def sources_html(answer: Answer | None, turn: int = 1, locate: Locate | None = None) -> str:
+    """The sources of one answer: cited passages with the supporting sentence marked and where they are in
+    their document (``locate``), each linking to the whole document; for an abstention, the closest passages
+    found. All document text is escaped."""
     if answer is None:
         return ""
     if answer.abstained:
@@ -77,10 +82,11 @@ def sources_html(answer: Answer | None, turn: int = 1) -> str:
         q0, q1 = c.quote_start - c.start, c.quote_end - c.start
         body = (html.escape(c.text[:q0]) + "<mark>" + html.escape(c.text[q0:q1]) + "</mark>"
                 + html.escape(c.text[q1:]))
-        page = f", page {c.page}" if c.page else ""
+        location = locate(c.doc_id, c.start, c.end) if locate else None
+        where = f"<span class='where'>{html.escape(location)}</span> · " if location else ""
         link = html.escape(document_link(c.doc_id, c.start, c.end, (c.quote_start, c.quote_end)))
         parts.append(f"<div class='source' id='source-{turn}-{c.n}'><b>[{c.n}] {html.escape(c.title)}</b>"
-                     f"<div class='meta'>{html.escape(c.doc_id)}{page}, characters {c.start} to {c.end} · "
+                     f"<div class='meta'>{where}{html.escape(c.doc_id)}, characters {c.start} to {c.end} · "
                      f"<a href='{link}' target='_blank' rel='noopener'>open the document</a></div>"
                      f"<p>{body}</p></div>")
     return "".join(parts)
@@ -88,7 +94,8 @@ def sources_html(answer: Answer | None, turn: int = 1) -> str:
 
 def _closest(hit: Hit) -> str:
     link = html.escape(document_link(hit.doc_id, hit.start, hit.end))
-    return (f"<li><b>{html.escape(hit.title)}</b><div class='meta'>{html.escape(hit.doc_id)} · "
+    where = f"<span class='where'>{html.escape(hit.location)}</span> · " if hit.location else ""
+    return (f"<li><b>{html.escape(hit.title)}</b><div class='meta'>{where}{html.escape(hit.doc_id)} · "
             f"<a href='{link}' target='_blank' rel='noopener'>open the document</a></div>"
             f"<p>{html.escape(' '.join(hit.text.split()))}</p></li>")
 
@@ -111,9 +118,9 @@ PANEL_HINT = ("<p class='meta'>The passages an answer cites appear here, with th
 
 
 def document_page(title: str, doc_id: str, text: str, start: int, end: int,
-                  quote: tuple[int, int] | None = None) -> str:
+                  quote: tuple[int, int] | None = None, location: str | None = None) -> str:
     """A whole document as a page, with ``start:end`` highlighted (and ``quote`` inside it marked more
-    strongly), scrolled there by the ``#cited`` fragment of the link."""
+    strongly), scrolled there by the ``#cited`` fragment of the link; ``location`` (``p. 3``…) in its header."""
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     start, end = min(start, end), max(start, end)
     q0, q1 = quote if quote and start <= quote[0] <= quote[1] <= end else (start, start)
@@ -122,7 +129,9 @@ def document_page(title: str, doc_id: str, text: str, start: int, end: int,
             + "</mark>" + html.escape(text[end:]))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{DOCUMENT_CSS}</style></head><body><header><h1>{html.escape(title)}</h1>"
-            f"<p class='meta'>{html.escape(doc_id)} · characters {start} to {end} highlighted</p></header>"
+            f"<p class='meta'>{html.escape(doc_id)} · "
+            + (f"<span class='where'>{html.escape(location)}</span> · " if location else "")
+            + f"characters {start} to {end} highlighted</p></header>"
             f"<main>{body}</main></body></html>")
 
 
@@ -133,6 +142,7 @@ h1 { font-size: 1.3rem; margin-bottom: 0.2rem; }
 main { white-space: pre-wrap; }
 mark.passage { background: #dbeafe; scroll-margin-top: 30vh; }
 mark.quote { background: #fde68a; }
+.where { color: #1f2937; font-weight: 600; }
 """
 
 CSS = """
@@ -141,6 +151,7 @@ CSS = """
 .source mark { background: #fde68a; }
 .abstained { border-left: 3px solid #9ca3af; padding: 4px 10px; color: #374151; }
 .meta { color: #6b7280; font-size: 0.85em; }
+.meta .where { color: #1f2937; font-weight: 600; }
 details.turn > summary { cursor: pointer; color: #374151; margin: 6px 0; }
 a.cite { text-decoration: none; font-weight: 600; }
 .abstain-msg { font-style: italic; color: #4b5563; }

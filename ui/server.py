@@ -45,7 +45,8 @@ def create_app(workspace: Workspace, key: str | None = None,
             return HTMLResponse(f"<!doctype html><meta charset='utf-8'><p>No document {html.escape(doc)} "
                                 "in the index (it may have been removed).</p>", status_code=404)
         quote = (quote_start, quote_end) if quote_start is not None and quote_end is not None else None
-        return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote),
+        location = workspace.index.locate(row.doc_id, start, end) if end > start else None
+        return HTMLResponse(render.document_page(row.title, row.doc_id, row.text, start, end, quote, location),
                             headers={"Content-Security-Policy": DOCUMENT_CSP})
 
     install(api, workspace, key, hosts, rate_limit)  # before the chat claims every path under "/"

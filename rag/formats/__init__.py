@@ -2,8 +2,10 @@
 well-kept library (python-docx, python-pptx, openpyxl, ebooklib with lxml, odfpy, the standard library's ``email``,
 ``csv`` and ``json``).
 
-Each converter takes a file's bytes and its path and returns its raw pages (one, or one per slide or sheet) and its
-title (None: none found); ``rag.documents.extract`` then normalises and cleans them. They run in the reader's child
+Each converter takes a file's bytes and its path and returns its raw pages (one, or one per slide or sheet), its
+title (None: none found) and, when the format has them, each page's anchors: where its slides, sheets, rows or
+sections start (``rag.locations``); ``rag.documents.extract`` then normalises and cleans the pages and places
+the anchors in them. They run in the reader's child
 process (``rag.reading``) under its time and memory limits; ZIP containers are checked first (``zipguard``).
 """
 
@@ -15,8 +17,10 @@ import zipfile
 from collections.abc import Callable
 
 from ..errors import DocumentError
+from ..locations import Anchor
 
-Converter = Callable[[bytes, str], tuple[list[str], str | None]]
+Converted = tuple[list[str], str | None, list[list[Anchor]]]  # pages, title, each page's anchors
+Converter = Callable[[bytes, str], tuple[list[str], str | None] | Converted]
 
 # kind -> (module in this package, function)
 CONVERTERS = {
@@ -40,10 +44,12 @@ def converter(kind: str) -> Converter:
     return getattr(importlib.import_module(f"{__name__}.{module}"), function)
 
 
-def convert(kind: str, data: bytes, path: str) -> tuple[list[str], str | None]:
-    """The raw pages and title of a file of ``kind``; a parser's failure becomes a one-line ``DocumentError``."""
+def convert(kind: str, data: bytes, path: str) -> Converted:
+    """The raw pages, title and anchors of a file of ``kind``; a parser's failure becomes a one-line
+    ``DocumentError``."""
     try:
-        return converter(kind)(data, path)
+        pages, title, *anchors = converter(kind)(data, path)
+        return pages, title, anchors[0] if anchors else [[] for _ in pages]
     except (DocumentError, MemoryError, RecursionError):
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:

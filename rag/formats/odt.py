@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 
 from ..errors import DocumentError
+from ..locations import Anchor
 from .tables import table_lines
 from .zipguard import check_zip
 
@@ -14,8 +15,9 @@ _TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 
 
-def read_odt(data: bytes, path: str) -> tuple[list[str], str | None]:
-    """The document body's text as one page, a table row per line with its header; the title is ``dc:title``."""
+def read_odt(data: bytes, path: str) -> tuple[list[str], str | None, list[list[Anchor]]]:
+    """The document body's text as one page, a table row per line with its header; the title is ``dc:title``;
+    the headings (``text:h``) anchor sections."""
     from odf import dc
     from odf.opendocument import load
 
@@ -27,7 +29,7 @@ def read_odt(data: bytes, path: str) -> tuple[list[str], str | None]:
     lines = list(_lines(body))
     titles = document.meta.getElementsByType(dc.Title)
     title = str(titles[0]) if titles else None
-    return ["\n".join(lines)], title or _first_heading(body)
+    return ["\n".join(lines)], title or _first_heading(body), [_headings(body)]
 
 
 def _lines(node: object) -> Iterator[str]:
@@ -55,6 +57,14 @@ def _rows(table: object) -> list[list[str]]:
         cells = row.getElementsByType(odf_table.TableCell)
         rows.append([" ".join(teletype.extractText(p) for p in cell.childNodes) for cell in cells])
     return rows
+
+
+def _headings(body: object) -> list[Anchor]:
+    from odf import teletype
+    from odf import text as odf_text
+
+    texts = (teletype.extractText(h).strip() for h in body.getElementsByType(odf_text.H))  # pyright: ignore[reportAttributeAccessIssue]
+    return [(text, "section", " ".join(text.split())) for text in texts if text]
 
 
 def _first_heading(body: object) -> str | None:

@@ -10,31 +10,36 @@ import io
 from pathlib import Path
 
 from ..errors import DocumentError
-from .tables import table_lines
+from ..locations import Anchor
+from .tables import table_rows
 from .zipguard import check_zip
 
 _DELIMITERS = ",;\t|"
 
 
-def read_xlsx(data: bytes, path: str) -> tuple[list[str], str | None]:
-    """Each sheet's cached values as a page headed ``Sheet: NAME``; the title: the workbook's, else the file name."""
+def read_xlsx(data: bytes, path: str) -> tuple[list[str], str | None, list[list[Anchor]]]:
+    """Each sheet's cached values as a page headed ``Sheet: NAME``; the title: the workbook's, else the file name;
+    anchors: each sheet and each row's number in it."""
     from openpyxl import load_workbook
 
     check_zip(data, path)
     book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    pages = []
+    pages, anchors = [], []
     for sheet in book.worksheets:
         if hasattr(sheet, "reset_dimensions"):  # a stated size of A1:XFD1048576 would pad every row to 16,384 cells
             sheet.reset_dimensions()  # pyright: ignore[reportAttributeAccessIssue]
-        lines = table_lines(sheet.iter_rows(values_only=True))
-        if lines:
-            pages.append("\n".join([f"Sheet: {sheet.title}", *lines]))
+        rows = table_rows(sheet.iter_rows(values_only=True))  # from row 1, empty rows included
+        if rows:
+            head = f"Sheet: {sheet.title}"
+            pages.append("\n".join([head, *(line for line, _ in rows)]))
+            anchors.append([(head, "sheet", sheet.title), *((line, "row", number) for line, number in rows)])
     book.close()
-    return pages or [""], book.properties.title or Path(path).name
+    return pages or [""], book.properties.title or Path(path).name, anchors or [[]]
 
 
-def read_csv(data: bytes, path: str) -> tuple[list[str], str | None]:
-    """The rows of a CSV file (delimiter detected: comma, semicolon, tab or bar); the title is the file's name."""
+def read_csv(data: bytes, path: str) -> tuple[list[str], str | None, list[list[Anchor]]]:
+    """The rows of a CSV file (delimiter detected: comma, semicolon, tab or bar); the title is the file's name;
+    anchors: each line's record number (the header is row 1)."""
     from ..documents import decode
 
     text = decode(data, path)
@@ -43,7 +48,7 @@ def read_csv(data: bytes, path: str) -> tuple[list[str], str | None]:
     except csv.Error:
         dialect = csv.excel
     try:
-        lines = table_lines(csv.reader(io.StringIO(text, newline=""), dialect))
+        rows = table_rows(csv.reader(io.StringIO(text, newline=""), dialect))
     except csv.Error as exc:
         raise DocumentError(path, f"malformed CSV ({' '.join(str(exc).split())[:120]})") from None
-    return ["\n".join(lines)], Path(path).name
+    return ["\n".join(line for line, _ in rows)], Path(path).name, [[(line, "row", n) for line, n in rows]]

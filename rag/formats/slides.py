@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from ..locations import Anchor
 from .tables import table_lines
 from .zipguard import check_zip
 
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
     from pptx.slide import Slide
 
 
-def read_pptx(data: bytes, path: str) -> tuple[list[str], str | None]:
-    """Each slide's text as a page, and the title: the properties' one, else the first slide's title."""
+def read_pptx(data: bytes, path: str) -> tuple[list[str], str | None, list[list[Anchor]]]:
+    """Each slide's text as a page, the title (the properties' one, else the first slide's title) and each page's
+    slide number."""
     from pptx import Presentation
 
     check_zip(data, path)
@@ -25,7 +27,8 @@ def read_pptx(data: bytes, path: str) -> tuple[list[str], str | None]:
         title = _title(slide)
         first_title = first_title or title
         pages.append("\n".join(_slide_lines(slide, title)))
-    return pages, deck.core_properties.title or first_title
+    anchors: list[list[Anchor]] = [[(None, "slide", number)] for number in range(1, len(pages) + 1)]
+    return pages, deck.core_properties.title or first_title, anchors
 
 
 def _title(slide: Slide) -> str | None:
