@@ -97,14 +97,14 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(
-            f"{index.path}: {report.documents} documents, {report.chunks} chunks "
+            f"{index.location}: {report.documents} documents, {report.chunks} chunks "
             f"(added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
             f"unchanged {len(report.unchanged)}; embedded {report.embedded} chunks"
             + (f", pruned {report.pruned} cached vectors" if report.pruned else "") + f") in {report.seconds:.1f}s"
         )
     if report.documents == 0 or report.found == 0:
         click.echo("error: nothing could be indexed from the given paths"
-                   + (f"; {index.path} still holds {report.documents} documents" if report.documents else ""),
+                   + (f"; {index.location} still holds {report.documents} documents" if report.documents else ""),
                    err=True)
         sys.exit(1)
 

@@ -22,9 +22,29 @@ from .index import Index
 if TYPE_CHECKING:  # the workspace imports the answer machinery; the CLI's --help must stay quick
     from .workspace import Workspace
 
+
+
+class IndexLocation(click.ParamType):
+    """An index folder (a ``Path``), or a PostgreSQL store's ``postgresql://`` URL (kept as text: a ``Path``
+    would fold its ``//``)."""
+
+    name = "FOLDER|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        from .pg import is_store_url
+
+        if is_store_url(value):
+            return value
+        path = Path(value)
+        if path.is_file():
+            self.fail(f"{value} is a file; give an index folder or a postgresql:// URL", param, ctx)
+        return path
+
+
 INDEX_OPTION = click.option(
-    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Index folder (default: $RAG_INDEX or ./index).",
+    "--index", "--store", "index_dir", type=IndexLocation(), default=None,
+    help="Index folder, or a PostgreSQL store postgresql://USER@HOST[:PORT]/DB (default: $RAG_STORE if set, else "
+         "$RAG_INDEX or ./index).",
 )
 
 
@@ -55,7 +75,7 @@ def build_if_missing(index: Index, corpus: Path) -> Index:
         return index
     except IndexNotFoundError:
         pass
-    click.echo(f"No index in {index.path}: indexing {corpus} first.", err=True)
+    click.echo(f"No index in {index.location}: indexing {corpus} first.", err=True)
     report = index.sync([corpus], progress=tqdm_progress(False))
     for problem in report.problems:
         click.echo(f"skipped: {problem}", err=True)

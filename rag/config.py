@@ -174,7 +174,7 @@ class ServerSettings:
 
     host: str = "127.0.0.1"
     port: int = 7860
-    index: Path = field(default_factory=env.index_dir)
+    index: Path | str = field(default_factory=env.index_dir)  # a folder, or a postgresql:// store (rag.pg)
     uploads: Path | None = None
     max_upload_mb: float = MAX_UPLOAD_MB
     api_key: str | None = None
@@ -226,7 +226,11 @@ class ServerSettings:
 
     @property
     def uploads_dir(self) -> Path:
-        return Path(self.uploads) if self.uploads else Path(self.index).parent / "uploads"
+        from .pg import is_store_url
+
+        if self.uploads:
+            return Path(self.uploads)
+        return (env.index_dir() if is_store_url(self.index) else Path(self.index)).parent / "uploads"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -238,7 +242,7 @@ class ServerSettings:
     def from_dict(cls, data: dict[str, Any]) -> ServerSettings:
         data = dict(data)
         for name in ("index", "uploads", "corpus"):
-            if data.get(name) is not None:
+            if data.get(name) is not None and not (name == "index" and str(data[name]).startswith("postgres")):
                 data[name] = Path(data[name])
         if isinstance(data.get("answer"), dict):
             data["answer"] = AnswerSettings.from_dict(data["answer"])

@@ -3,6 +3,7 @@
 | variable | meaning | default |
 |---|---|---|
 | ``RAG_INDEX`` | the index folder | ``index`` (in the current directory) |
+| ``RAG_STORE`` | a PostgreSQL store (``postgresql://…``) used instead of the default index folder | none |
 | ``RAG_API_KEY`` | the API key of ``rag serve`` / ``rag api`` | none: loopback only |
 | ``RAG_MODEL_DIR`` | where the answer model is assembled, and probe verdicts kept | ``$XDG_CACHE_HOME/rag-assistant`` |
 | ``XDG_CACHE_HOME`` | the user's cache folder | ``~/.cache`` |
@@ -24,6 +25,7 @@ import os
 from pathlib import Path
 
 INDEX = "RAG_INDEX"
+STORE = "RAG_STORE"
 API_KEY = "RAG_API_KEY"
 MODEL_DIR = "RAG_MODEL_DIR"
 EXTRA_BUFTS = "RAG_LLAMA_EXTRA_BUFTS"
@@ -41,6 +43,11 @@ def get(name: str, default: str = "") -> str:
 def index_dir() -> Path:
     """``$RAG_INDEX`` if set, else ``index/`` in the current directory."""
     return Path(get(INDEX, "index"))
+
+
+def store() -> str:
+    """``$RAG_STORE`` (a ``postgresql://`` URL that replaces the default index folder), or ""."""
+    return get(STORE)
 
 
 def cache_dir() -> Path:

@@ -37,6 +37,19 @@ class Index:
     (2, 2)
     """
 
+    def __new__(cls, path: Path | str | None = None, *args: Any, **kwargs: Any) -> Index:
+        """A ``postgresql://`` URL opens a store in that database (``rag.pg.index.PgIndex``); so does the default
+        folder (no path, or ``$RAG_INDEX``'s) when ``$RAG_STORE`` names one. Anything else is a folder."""
+        from . import env
+        from .pg import is_store_url
+
+        if cls is Index and (is_store_url(path) or (
+                env.store() and (path is None or Path(path) == default_index_dir()))):
+            from .pg.index import PgIndex
+
+            return object.__new__(PgIndex)
+        return super().__new__(cls)
+
     def __init__(self, path: Path | str | None = None, settings: Settings | None = None,
                  embedder: Embedder | None = None) -> None:
         self.path = Path(path) if path is not None else default_index_dir()
@@ -44,6 +57,11 @@ class Index:
         self._embedder = embedder
         self._generations = Generations(self.path)
         self._snapshot: Snapshot | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the index is, for messages: its folder (a store's URL, without the password)."""
+        return str(self.path)
 
     # ---------------------------------------------------------------- reading
 

