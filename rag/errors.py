@@ -87,3 +87,9 @@ class IndexBusyError(RagError):
     """Another process is writing the index."""
 
     status = 503
+
+
+class StoreError(RagError):
+    """A PostgreSQL store (``rag.pg``) cannot be used: unreachable, refused, or missing the pgvector extension."""
+
+    status = 503

@@ -23,6 +23,7 @@ EXPECTED = {
     errors.IndexWriteError: 503,
     errors.BusyError: 429,
     errors.WaitTimeoutError: 503,
+    errors.StoreError: 503,
 }
 
 

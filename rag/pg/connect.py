@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar, cast
 
-from ..errors import RagError
+from ..errors import StoreError
 from . import redact
 
 if TYPE_CHECKING:
@@ -25,12 +25,6 @@ def sql(text: str) -> LiteralString:
     """A statement assembled from this package's own constants (table and column names, never user input),
     as psycopg's types want it."""
     return cast(LiteralString, text)
-
-
-class StoreError(RagError):
-    """The PostgreSQL store cannot be used: unreachable, refused, or missing the pgvector extension."""
-
-    status = 503
 
 
 def _psycopg():
