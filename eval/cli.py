@@ -49,7 +49,8 @@ def _fmt(value) -> str:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for summary.json, questions.jsonl, report.md and plots (default: eval/runs/eval-DATE).")
 @click.option("--compare", nargs=2, type=click.Path(exists=True, path_type=Path), default=None,
-              metavar="RUN_A RUN_B", help="Print the metric deltas between two runs instead of evaluating.")
+              metavar="RUN_A RUN_B", help="Print the metric deltas (per question type too) between two runs instead "
+                                           "of evaluating.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Any other answer setting, e.g. --set prompt=strict --set context_tokens=160 (see AnswerSettings).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or the comparison) as JSON on stdout.")
@@ -64,17 +65,21 @@ def eval_cmd(gold: Path | None, index_dir: Path | None, corpus: Path | None, gen
     rag eval --set context_tokens=160 --out b  # one setting changed
     rag eval --compare a b                     # what changed between two runs
     """
-    from .harness import SUMMARY_KEYS, evaluate, load_summary, write_run
+    from .harness import CALIBRATION_KEYS, SUMMARY_KEYS, evaluate, load_summary, write_run
     from .harness import compare as diff
 
     if compare:
-        rows = diff(load_summary(compare[0]), load_summary(compare[1]))
+        run_a, run_b = load_summary(compare[0]), load_summary(compare[1])
+        rows = diff(run_a, run_b)
         if as_json:
             click.echo(json.dumps({key: {"a": a, "b": b, "delta": d} for key, a, b, d in rows}, indent=2))
             return
-        click.echo(f"{'metric':<24}{'A':>10}{'B':>10}{'B - A':>10}")
+        # "-": the run has no such metric (made before it was recorded); "n/a": it had nothing to count.
+        click.echo(f"{'metric':<28}{'A':>10}{'B':>10}{'B - A':>10}")
         for key, a, b, d in rows:
-            click.echo(f"{key:<24}{_fmt(a):>10}{_fmt(b):>10}{'' if d is None else f'{d:+.3f}':>10}")
+            shown_a = _fmt(a) if key in run_a else "-"
+            shown_b = _fmt(b) if key in run_b else "-"
+            click.echo(f"{key:<28}{shown_a:>10}{shown_b:>10}{'-' if d is None else f'{d:+.3f}':>10}")
         return
 
     from rag import Assistant, Index
@@ -109,8 +114,8 @@ def eval_cmd(gold: Path | None, index_dir: Path | None, corpus: Path | None, gen
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
-        for key in SUMMARY_KEYS:
-            click.echo(f"{key:<24}{_fmt(summary[key]):>10}")
+        for key in (*SUMMARY_KEYS, *(k for k in summary if k.startswith("type.")), *CALIBRATION_KEYS):
+            click.echo(f"{key:<28}{_fmt(summary[key]):>10}")
     click.echo(f"Wrote {out}/: summary.json, questions.jsonl, report.md and plots.", err=True)
 
 
