@@ -79,8 +79,10 @@ def main() -> None:
               "prunes itself once it holds over twice the indexed chunks).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--watch", is_flag=True, help="Then keep the index in step with the folders as files are added, "
+              "changed, renamed or deleted, a log line per change, until Ctrl-C.")
 def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk_size: int,
-              chunk_overlap: int, rebuild: bool, prune: bool, as_json: bool, quiet: bool) -> None:
+              chunk_overlap: int, rebuild: bool, prune: bool, as_json: bool, quiet: bool, watch: bool) -> None:
     """Index PATHS (files or folders; default: corpus/) so the index mirrors them exactly.
 
     Only what changed is re-read and re-embedded; files no longer present are removed. Files that
@@ -89,6 +91,12 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
     """
     settings = Settings(model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
     index = Index(index_dir or default_index_dir(), settings)
+    if watch:
+        from .watch import watch_folders
+
+        watch_folders(index, list(paths or [Path("corpus")]), rebuild=rebuild, prune=prune, as_json=as_json,
+                      echo=lambda line: click.echo(line, err=True))
+        return
     report = index.sync(paths or [Path("corpus")], progress=tqdm_progress(quiet or as_json), rebuild=rebuild,
                         prune=prune)
     for problem in report.problems:

@@ -190,6 +190,28 @@ class Index:
         with self._ingest(progress) as ingest:
             return ingest.upsert(files, problems)
 
+    def update(self, folders: Iterable[Path | str], progress: Progress | None = None) -> IndexReport:
+        """Bring the documents of ``folders`` in step with their files, in one write: new and changed files are
+        indexed, a document whose file under a folder is gone is removed; every other document stays (uploads,
+        other folders). A rename is one write: its chunks keep their vectors.
+
+        >>> from rag.testing import tiny_workspace
+        >>> index = tiny_workspace().index
+        >>> docs = index.path.parent / "documents"
+        >>> _ = (docs / "pillar.txt").rename(docs / "pillar-2.txt")
+        >>> report = index.update([docs])
+        >>> report.added, report.removed, report.unchanged, report.embedded
+        (['pillar-2.txt'], ['pillar.txt'], ['harbour.txt'], 0)
+        """
+        folders = [Path(f) for f in folders]
+        files, problems = find_files([f for f in folders if f.is_dir()])
+        roots = [f.resolve() for f in folders]
+        with self._ingest(progress) as ingest:
+            held = ingest.old.db.documents(with_text=False) if ingest.old else []
+            gone = [d.doc_id for d in held
+                    if any(Path(d.source).is_relative_to(r) for r in roots) and not Path(d.source).is_file()]
+            return ingest.update(files, gone, problems)
+
     def remove(self, doc_ids: Iterable[str], progress: Progress | None = None) -> IndexReport:
         """Remove documents by id (ids as in ``documents()``; an unknown id is named in ``problems``).
 

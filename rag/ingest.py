@@ -100,6 +100,12 @@ class Ingest:
         report, before = self._start(files, problems)
         return self._finish(report, before, self._read(files, before, report), gone=set())
 
+    def update(self, files: Files, gone: Iterable[str], problems: Iterable[str] = ()) -> IndexReport:
+        """Add or re-index ``files`` and remove the documents ``gone``, in one write (a renamed file's chunks
+        keep their vectors); keep every other document."""
+        report, before = self._start(files, problems)
+        return self._finish(report, before, self._read(files, before, report), gone=set(gone) & set(before))
+
     def delete(self, doc_ids: Iterable[str]) -> IndexReport:
         """Remove the documents ``doc_ids``; an id not in the index is reported in ``problems``."""
         report, before = self._start([], ())

@@ -152,6 +152,22 @@ class Workspace:
         self._drop_unindexed(stored)
         return UploadResult(report=report, problems=problems + report.problems)
 
+    def refresh(self, folders: Sequence[Path]) -> IndexReport:
+        """Bring the documents of ``folders`` in step with their files (``rag serve --watch``; ``Index.update``):
+        new and changed files are indexed, and a document whose file under one of the folders is gone is removed;
+        documents from elsewhere (uploads too) stay. Waits for the running answer, like ``upload``.
+
+        >>> from rag.testing import tiny_workspace
+        >>> ws = tiny_workspace()
+        >>> docs = ws.index.path.parent / "documents"
+        >>> _ = (docs / "pillar.txt").rename(docs / "pillar-2.txt")
+        >>> report = ws.refresh([docs])
+        >>> report.added, report.removed, report.embedded
+        (['pillar-2.txt'], ['pillar.txt'], 0)
+        """
+        with self.assistant.exclusive():
+            return self.index.update(folders)
+
     def resume_uploads(self, progress: Progress | None = None) -> IndexReport | None:
         """Finish what a killed server left: index the uploaded files the index does not hold (their
         upload was cut off while they were being indexed), drop half-copied ones. None when nothing was left.

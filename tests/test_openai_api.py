@@ -21,7 +21,8 @@ from .conftest import serving
 
 QUESTION = "Which fighter jet project was involved in the South Korean leak case?"
 LOCAL = "http://127.0.0.1"
-CITATION_FIELDS = {"n", "doc_id", "title", "start", "end", "text", "quote", "quote_start", "quote_end", "page"}
+CITATION_FIELDS = {"n", "doc_id", "title", "start", "end", "text", "quote", "quote_start", "quote_end", "page",
+                   "location"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_a_chat_completion_is_the_grounded_answer_with_its_citations(client, wor
     rag = (reply.model_extra or {})["rag"]
     assert rag["answer"] == text and not rag["abstained"] and rag["question"] == QUESTION
     check_citations(rag, real_index)
-    expected = workspace.ask(QUESTION).to_dict()  # what `rag ask --json` prints
+    expected = workspace.answer_json(workspace.ask(QUESTION))  # what `rag ask --json` prints
     expected.pop("timings"), rag.pop("timings")
     assert rag == expected
 

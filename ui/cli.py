@@ -3,22 +3,30 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from rag.cli_common import build_if_missing, resume_uploads, server_options, server_settings, url
+
+if TYPE_CHECKING:
+    from rag.workspace import Workspace
 
 
 @click.command()
 @server_options(default_port=7860)
 @click.option("--corpus", type=click.Path(path_type=Path), default=Path("corpus"), show_default=True,
               help="Folder to index first when the index is missing.")
+@click.option("--watch", is_flag=True, help="Keep the index in step with --corpus while serving: files added, "
+              "changed, renamed or deleted there are indexed between answers, a log line per change.")
 def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str, uploads: Path | None,
           max_upload_mb: float, max_waiting: int, wait_timeout_s: float, rate_limit: str,
-          allow_hosts: tuple[str, ...], api_key_file: Path | None, corpus: Path) -> None:
+          allow_hosts: tuple[str, ...], api_key_file: Path | None, corpus: Path, watch: bool) -> None:
     """Start the web chat and the HTTP API (/v1/..., spec at /openapi.json) in one process, building the
     index from --corpus when there is none, and print the address."""
+    from rag.errors import ConfigError
     from rag.workspace import Workspace
 
     from .server import serve as serve_app
@@ -26,6 +34,8 @@ def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str
     # Settings first: a public address without a key is refused before minutes of indexing and loading.
     settings = server_settings(host, port, index_dir, generator, llm, uploads, max_upload_mb, max_waiting,
                                wait_timeout_s, rate_limit, allow_hosts, api_key_file, corpus)
+    if watch and not corpus.is_dir():
+        raise ConfigError(f"--watch keeps the --corpus folder in step; {corpus} is not a folder")
     workspace = Workspace.from_settings(settings)
     build_if_missing(workspace.index, corpus)
     resume_uploads(workspace)
@@ -33,4 +43,21 @@ def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str
     workspace.warm_up()
     click.echo(f"Web chat: {url(host, port)}  (HTTP API under /v1, spec at /openapi.json; Ctrl-C to stop)"
                + ("; API key required" if settings.api_key else ""), err=True)
-    serve_app(workspace, settings)
+    stop = threading.Event()
+    if watch:
+        threading.Thread(target=_watch, args=(workspace, corpus, stop), name="rag-watch", daemon=True).start()
+    try:
+        serve_app(workspace, settings)
+    finally:
+        stop.set()
+
+
+def _watch(workspace: Workspace, corpus: Path, stop: threading.Event) -> None:
+    """Keep the workspace's index in step with ``corpus`` until ``stop``: each change is indexed between answers."""
+    from rag.watch import Watcher, stamped
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    watcher = Watcher(workspace.index, [corpus], lambda: workspace.refresh([corpus]), stamped(echo))
+    watcher.run(stop, ready=lambda: echo(f"Watching {corpus} for changes."))
