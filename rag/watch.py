@@ -63,6 +63,7 @@ class Watcher:
         self.log = log
         self.settle_s, self.step_ms, self.debounce_ms = settle_s, step_ms, debounce_ms
         self._said: set[str] = set()  # problems already logged: a file still unreadable is not named each pass
+        self._default_filter: Callable[[object, str], bool] | None = None
 
     def run(self, stop: threading.Event | None = None, ready: Callable[[], object] | None = None) -> None:
         """Bring the index in step, then keep it so until ``stop`` is set (Ctrl-C raises ``KeyboardInterrupt``
@@ -99,6 +100,9 @@ class Watcher:
         except RagError as exc:  # a full disk, a store gone: say so and keep watching
             self.log(f"error: {exc}")
             return
+        except Exception as exc:  # whatever else: one line, and the next change is tried again
+            self.log(f"error: the index was not updated ({type(exc).__name__}: {exc})")
+            return
         for line in change_lines(report, before, self._documents()):
             self.log(line)
         problems = set(report.problems)
@@ -127,9 +131,11 @@ class Watcher:
 
     def _wanted(self, change: object, path: str) -> bool:
         """A document's file (or a folder, which may hold some), not hidden and not in the index folder."""
-        from watchfiles import DefaultFilter
+        if self._default_filter is None:
+            from watchfiles import DefaultFilter
 
-        if not DefaultFilter()(change, path):  # type: ignore[arg-type]  # editors' swap files, .git, __pycache__
+            self._default_filter = DefaultFilter()  # type: ignore[assignment]  # editors' swap files, .git, caches
+        if not self._default_filter(change, path):  # type: ignore[misc]
             return False
         where = Path(path)
         if where.is_relative_to(self.index.path.resolve()) or where.is_relative_to(self.index.path.absolute()):

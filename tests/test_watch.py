@@ -161,6 +161,28 @@ def test_a_file_written_slowly_is_read_once_it_is_whole(folder: Path, tmp_path: 
         wait_for(lambda: "broken.docx" in ids(index))
 
 
+def test_a_failed_update_is_one_line_and_the_watcher_goes_on(folder: Path, tmp_path: Path):
+    from rag.errors import IndexWriteError
+
+    index = Index(tmp_path / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
+    lines: list[str] = []
+    failures = iter([None, IndexWriteError("could not write the index (disk full)"), RuntimeError("boom")])
+
+    def sync():
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return index.sync([folder])
+
+    with watching(index, folder, lines, sync):
+        for n, expected in ((1, "error: could not write"), (2, "error: the index was not updated (RuntimeError")):
+            (folder / f"n{n}.txt").write_text(f"Note {n}\n\nThe buoy number {n} was moved.\n")
+            wait_for(lambda expected=expected: any(line.startswith(expected) for line in lines))
+        (folder / "n3.txt").write_text("Note 3\n\nThe buoy number 3 was moved.\n")
+        wait_for(lambda: {"n1.txt", "n2.txt", "n3.txt"} <= set(ids(index)))
+    assert sum(line.startswith("error:") for line in lines) == 2, lines
+
+
 def test_serve_watch_keeps_uploads_and_other_documents(folder: Path, tmp_path: Path):
     from rag.testing import tiny_workspace
 
