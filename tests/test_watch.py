@@ -1,8 +1,9 @@
 """A watched folder (issue 16, item 3): files added, changed, renamed and deleted while the watcher runs, the
 index checked after each; a file written slowly is read once whole; Ctrl-C stops ``rag index --watch``.
 
-The watcher runs for real (watchfiles on inotify) in a thread. The fast tests use ``FakeEmbedder``; the
-integration tests use the real embedding model, and one runs the ``rag index --watch`` command itself.
+The watcher runs for real (watchfiles on inotify) in a thread. The fast tests use ``FakeEmbedder`` (the two
+that wait longest for files to settle are marked slow); the integration tests use the real embedding model, and
+one runs the ``rag index --watch`` command itself.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def test_add_change_rename_delete(folder: Path, tmp_path: Path):
     assert len(lines) == 5, lines  # one line per change, nothing for unchanged files
 
 
+@pytest.mark.slow  # seconds of real time waiting for the folder to settle
 def test_a_burst_is_one_update_and_hidden_or_other_files_are_not_watched(folder: Path, tmp_path: Path):
     index = Index(tmp_path / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
     lines: list[str] = []
@@ -142,6 +144,7 @@ def test_a_burst_is_one_update_and_hidden_or_other_files_are_not_watched(folder:
         assert len(passes) == before and len(ids(index)) == 21
 
 
+@pytest.mark.slow  # seconds of real time waiting for the folder to settle
 def test_a_file_written_slowly_is_read_once_it_is_whole(folder: Path, tmp_path: Path):
     index = Index(tmp_path / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
     lines: list[str] = []
@@ -200,6 +203,26 @@ def test_serve_watch_keeps_uploads_and_other_documents(folder: Path, tmp_path: P
     assert all("no supported files" in line for line in lines[2:]), lines  # the folder is empty now: said once
 
 
+def test_rag_serve_watch_runs_the_watcher_on_the_corpus_and_stops(folder: Path, tmp_path: Path):
+    from rag_ui.cli import _watch
+
+    from rag.testing import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path / "ws")
+    stop = threading.Event()
+    thread = threading.Thread(target=_watch, args=(workspace, folder, stop), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: "steady.txt" in ids(workspace.index))
+        (folder / "ferry.txt").write_text(f"Ferry notes\n\n{FIRST}\n", encoding="utf-8")
+        wait_for(lambda: "ferry.txt" in ids(workspace.index))
+        assert {"harbour.txt", "pillar.txt"} <= set(ids(workspace.index))  # the workspace's own documents stay
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 def test_watch_needs_folders_and_no_json(tmp_path: Path):
     from click.testing import CliRunner
 
@@ -211,6 +234,9 @@ def test_watch_needs_folders_and_no_json(tmp_path: Path):
                        (["index", "--watch", "--json", str(tmp_path)], "leave out --json")):
         result = CliRunner().invoke(main, [*args, "--index", str(tmp_path / "index")])
         assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output, result.output
+    result = CliRunner().invoke(main, ["serve", "--watch", "--corpus", str(tmp_path / "a.txt"),
+                                       "--index", str(tmp_path / "index")])
+    assert result.exit_code == 2 and "is not a folder" in result.output, result.output
 
 
 # ---------------------------------------------------------------- the real embedding model
