@@ -121,6 +121,9 @@ def test_search_finds_what_the_folder_index_finds(store: str, tmp_path: Path, no
         if mode == "dense":  # exact kNN over a few vectors: the same ranking and (float32) the same scores
             assert spans(got) == spans(want)
             assert [h.dense_score for h in got] == pytest.approx([h.dense_score for h in want], abs=1e-5)
+        if mode == "bm25":  # the same words and the same formula: the same ranking and scores
+            assert spans(got) == spans(want)
+            assert [h.bm25_score for h in got] == pytest.approx([h.bm25_score for h in want], rel=1e-5)
         for hit in got:
             assert index.document(hit.doc_id).text[hit.start : hit.end] == hit.text  # type: ignore[union-attr]
     only = mine.search("When does it leave?", k=5, doc_ids=["bread.txt"])

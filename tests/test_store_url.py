@@ -36,3 +36,17 @@ def test_an_unreachable_database_is_one_line_with_what_to_do(args: list[str]) ->
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert result.output.startswith("error: cannot reach the PostgreSQL store postgresql://rag:***@127.0.0.1:1/rag")
     assert "start the server or fix the URL" in result.output and "secret" not in result.output
+
+
+def test_the_store_counts_the_words_bm25s_counts() -> None:
+    import bm25s
+    import Stemmer
+
+    from rag.pg.terms import terms
+
+    corpus = Path(__file__).resolve().parent.parent / "corpus"
+    texts = [p.read_text(encoding="utf-8")[:4000] for p in sorted(corpus.glob("*"))[:3]]
+    texts.append("Japan's 2022 survey: e-mail, co-operation, naïve café, AUKUS_Pillar 2, a b c!")
+    tokenizer = bm25s.tokenization.Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"))
+    expected = tokenizer.tokenize(texts, return_as="string", show_progress=False)
+    assert [terms(t) for t in texts] == [list(words) for words in expected]  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from .reader import PgSnapshot
 from .schema import ensure, now, read_meta, write_meta
 from .writer import PgWriter
 
+STATS_TTL_S = 10.0
+
 
 class PgIndex(Index):
     """An index in a PostgreSQL database (with pgvector). Constructing one connects to nothing."""
@@ -42,6 +45,7 @@ class PgIndex(Index):
         self._embedder = embedder
         self._con = Connection(self.url)
         self._meta: dict[str, Any] | None = None
+        self._stats: tuple[float, int, float] = (-STATS_TTL_S, 0, 1.0)  # (when read, chunks, mean words)
 
     @property
     def location(self) -> str:
@@ -80,7 +84,16 @@ class PgIndex(Index):
 
     def snapshot(self) -> PgSnapshot:  # type: ignore[override]  # the same parts as a generation's Snapshot
         """A search's view of the store (``IndexNotFoundError`` when nothing was indexed there yet)."""
-        return PgSnapshot(self._con, {**self._read_meta(), "index_type": "hnsw"})
+        return PgSnapshot(self._con, {**self._read_meta(), "index_type": "hnsw"}, self._bm25_stats)
+
+    def _bm25_stats(self) -> tuple[int, float]:
+        """(chunks, mean words per chunk) for BM25, read again when older than ``STATS_TTL_S``: other writers
+        change them, and a few seconds' lag moves scores by a hair."""
+        when, n, mean = self._stats
+        if time.monotonic() - when > STATS_TTL_S:
+            n, mean = self._con.rows("SELECT count(*), coalesce(avg(terms), 1) FROM rag_chunks")[0]
+            self._stats = (time.monotonic(), int(n), float(mean))
+        return self._stats[1], self._stats[2]
 
     def documents(self) -> list[dict[str, Any]]:
         """Indexed documents with title, source, chunk count, size and when they were indexed."""
@@ -149,6 +162,7 @@ class PgIndex(Index):
             if rebuild and (meta["embedding"] != embedding or meta.get("chunker") != chunker):
                 self._restart(con, embedding, chunker)
             self._meta = None
+            self._stats = (-STATS_TTL_S, 0, 1.0)  # what this write changes, the next search counts
             self._check(self._read_meta())
             yield PgWriter(con, self.settings, embedder, progress, rebuild=rebuild, prune=prune)
         except StoreError:

@@ -4,7 +4,7 @@ so a document and its chunks always live on one shard; the rest stays on the coo
 
 ``rag_meta``       key/value: format version, embedding model and dimension, chunker, layout, created
 ``rag_documents``  one row per document: the cleaned text every span refers to, its file's sha256
-``rag_chunks``     one row per chunk: span, text, pgvector ``embedding`` (HNSW, cosine) and ``tsv`` (GIN)
+``rag_chunks``     one row per chunk: span, text, pgvector ``embedding`` (HNSW, cosine), ``tsv`` (GIN), ``terms``
 ``rag_embeddings`` the embedding cache: (model, sha256 of a chunk's text) -> float32 bytes
 ``rag_chunk_ids``  the sequence chunk ids come from: unique across every writer, never reused
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import psycopg
 
 FORMAT_VERSION = 1
-TEXT_CONFIG = "english"  # PostgreSQL's full-text configuration: Snowball English stemmer and stop words
 SCHEMA_LOCK = 72_023_017  # advisory lock taken while creating the tables, so two first writers do not race
 
 DOCUMENT_COLUMNS = ("doc_id", "title", "source", "sha256", "mtime", "size", "text", "pages", "cleaner_version",
@@ -43,7 +42,8 @@ DOCUMENTS = """CREATE TABLE {name} (
 CHUNKS = """CREATE TABLE {name} (
     id bigint NOT NULL, doc_id text NOT NULL, ordinal integer NOT NULL, start integer NOT NULL,
     "end" integer NOT NULL, page integer, text text NOT NULL, text_hash text NOT NULL, tokens integer NOT NULL,
-    dup_group bigint, extra jsonb NOT NULL DEFAULT '{{}}', embedding vector({dim}) NOT NULL, tsv tsvector NOT NULL
+    dup_group bigint, extra jsonb NOT NULL DEFAULT '{{}}', embedding vector({dim}) NOT NULL, tsv tsvector NOT NULL,
+    terms integer NOT NULL  -- words in tsv (stop words left out): BM25's document length
 ){suffix}"""
 # The indexes of the tables that hold rows: one server's, or each shard's.
 INDEXES = (

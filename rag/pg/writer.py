@@ -29,7 +29,8 @@ from ..ingest import Files, IndexReport, Ingest, Progress
 from ..store import ChunkRow, DocumentRow, EmbeddingCache
 from .connect import sql
 from .reader import decode_vector, vector_literal
-from .schema import CHUNK_COLUMNS, DOCUMENT_COLUMNS, TEXT_CONFIG, extra
+from .schema import CHUNK_COLUMNS, DOCUMENT_COLUMNS, extra
+from .terms import terms, tsvector
 
 if TYPE_CHECKING:
     import psycopg
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 _INSERT_DOC = (f"INSERT INTO rag_documents ({', '.join(DOCUMENT_COLUMNS)}, extra) "
                f"VALUES ({', '.join(['%s'] * len(DOCUMENT_COLUMNS))}, %s::jsonb)")
 _INSERT_CHUNK = (f"INSERT INTO rag_chunks ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in CHUNK_COLUMNS)}, extra, "
-                 f"embedding, tsv) VALUES ({', '.join(['%s'] * len(CHUNK_COLUMNS))}, %s::jsonb, %s::vector, "
-                 f"to_tsvector('{TEXT_CONFIG}', %s))")
+                 f"embedding, tsv, terms) VALUES ({', '.join(['%s'] * len(CHUNK_COLUMNS))}, %s::jsonb, %s::vector, "
+                 f"%s::tsvector, %s)")
 
 
 class PgCache:
@@ -170,5 +171,9 @@ class PgWriter:
             values[DOCUMENT_COLUMNS.index("pages")] = json.dumps(list(doc.pages))
             cur.execute(sql(_INSERT_DOC), (*values, extra(doc, DOCUMENT_COLUMNS)))
             cur.execute("DELETE FROM rag_chunks WHERE doc_id = %s", (doc.doc_id,))
-            cur.executemany(sql(_INSERT_CHUNK), [(*(getattr(c, k) for k in CHUNK_COLUMNS), extra(c, CHUNK_COLUMNS),
-                                             vector_literal(v), c.text) for c, v in chunks])
+            rows = []
+            for c, v in chunks:
+                words = terms(c.text)
+                rows.append((*(getattr(c, k) for k in CHUNK_COLUMNS), extra(c, CHUNK_COLUMNS), vector_literal(v),
+                             tsvector(words), len(words)))
+            cur.executemany(sql(_INSERT_CHUNK), rows)
