@@ -302,3 +302,17 @@ def test_a_store_without_pgvector_rights_is_one_line(servers: dict[str, str], tm
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("error: ") and "pgvector" in line and "CREATE EXTENSION vector" in line, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_search_reads_one_committed_state_however_long_it_takes(store: str, tmp_path: Path) -> None:
+    folder = write_notes(tmp_path / "notes", {"ferry.txt": NOTES["ferry.txt"]})
+    index = Index(store)
+    index.sync([folder])
+    held = index.snapshot()  # a search in progress: it has read something already
+    assert held.bm25.search("ferry", 5)
+    write_notes(folder, {"bees.md": NOTES["bees.md"]})
+    assert Index(store).sync([folder]).added == ["bees.md"]  # another writer commits meanwhile
+    assert held.bm25.search("worker bees hive", 5) == [] and held.db.chunk_ids(["bees.md"]) == []
+    assert set(held.titles) == {"ferry.txt"}
+    fresh = index.snapshot()  # the next search sees it
+    assert fresh.bm25.search("worker bees hive", 5) and set(fresh.titles) == {"bees.md", "ferry.txt"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, LiteralString, TypeVar, cast
+from typing import TYPE_CHECKING, Any, LiteralString, Protocol, TypeVar, cast
 
 from ..errors import StoreError
 from . import redact
@@ -56,6 +56,12 @@ def failure(url: str, exc: Exception) -> StoreError:
                       "check the server and try again")
 
 
+class Rows(Protocol):
+    """What the readers need: the rows of one statement."""
+
+    def rows(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]: ...
+
+
 class Connection:
     """One shared autocommit connection, reopened once when the server dropped it (a restart, a failover).
 
@@ -96,3 +102,82 @@ class Connection:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+
+
+class Pool:
+    """Idle connections to one store, lent to one reader at a time (``ReadView``); at most ``keep`` stay idle."""
+
+    def __init__(self, url: str, keep: int = 4) -> None:
+        self.url = url
+        self.keep = keep
+        self._idle: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+
+    def lend(self) -> psycopg.Connection:
+        with self._lock:
+            while self._idle:
+                con = self._idle.pop()
+                if not (con.closed or con.broken):
+                    return con
+        return connect(self.url)
+
+    def give_back(self, con: psycopg.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < self.keep and not (con.closed or con.broken):
+                self._idle.append(con)
+                return
+        con.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for con in idle:
+            con.close()
+
+
+class ReadView:
+    """One reader's statements in one ``REPEATABLE READ READ ONLY`` transaction, begun by its first statement: every
+    statement of a search sees the same committed documents, whatever writers commit meanwhile. ``release()``
+    ends it and gives the connection back (a ``PgSnapshot`` does that when it is dropped)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._con: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def rows(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """All rows of one statement, in this view's transaction (a lost connection is replaced once)."""
+        psycopg = _psycopg()
+        with self._lock:
+            for attempt in (0, 1):
+                if self._con is None:
+                    self._con = self._pool.lend()
+                    try:
+                        self._con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    except psycopg.Error as exc:
+                        self._con = None
+                        raise failure(self._pool.url, exc) from None
+                try:
+                    return self._con.execute(sql(statement), params).fetchall()
+                except psycopg.OperationalError as exc:
+                    broken, self._con = self._con.broken, None
+                    if attempt or not broken:
+                        raise failure(self._pool.url, exc) from None
+                except psycopg.Error as exc:
+                    self._con.execute("ROLLBACK")  # the transaction is aborted: start afresh next time
+                    self._pool.give_back(self._con)
+                    self._con = None
+                    raise failure(self._pool.url, exc) from None
+        raise AssertionError("unreachable")
+
+    def release(self) -> None:
+        """End the transaction (read only: nothing to commit) and give the connection back."""
+        with self._lock:
+            con, self._con = self._con, None
+        if con is not None:
+            try:
+                con.execute("ROLLBACK")
+            except Exception:  # a connection that cannot even roll back is not given back
+                con.close()
+                return
+            self._pool.give_back(con)

@@ -25,7 +25,7 @@ from ..index import Index, _iso
 from ..ingest import IndexReport, Progress
 from ..store import DocumentRow
 from . import redact
-from .connect import Connection, StoreError, connect
+from .connect import Connection, Pool, ReadView, StoreError, connect
 from .reader import PgSnapshot
 from .schema import ensure, now, read_meta, write_meta
 from .writer import PgWriter
@@ -43,7 +43,8 @@ class PgIndex(Index):
         self.path = env.index_dir()  # this machine's folder for files kept beside the store (uploads)
         self.settings = settings or Settings()
         self._embedder = embedder
-        self._con = Connection(self.url)
+        self._con = Connection(self.url)  # status, listings, meta: one statement each
+        self._pool = Pool(self.url)  # searches: a read-only transaction each
         self._meta: dict[str, Any] | None = None
         self._stats: tuple[float, int, float] = (-STATS_TTL_S, 0, 1.0)  # (when read, chunks, mean words)
 
@@ -83,8 +84,9 @@ class PgIndex(Index):
         return True
 
     def snapshot(self) -> PgSnapshot:  # type: ignore[override]  # the same parts as a generation's Snapshot
-        """A search's view of the store (``IndexNotFoundError`` when nothing was indexed there yet)."""
-        return PgSnapshot(self._con, {**self._read_meta(), "index_type": "hnsw"}, self._bm25_stats)
+        """A search's view of the store: one committed state for as long as it is held (``IndexNotFoundError``
+        when nothing was indexed there yet)."""
+        return PgSnapshot(ReadView(self._pool), {**self._read_meta(), "index_type": "hnsw"}, self._bm25_stats)
 
     def _bm25_stats(self) -> tuple[int, float]:
         """(chunks, mean words per chunk) for BM25, read again when older than ``STATS_TTL_S``: other writers

@@ -99,12 +99,13 @@ class LocalServer:
             if not con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                 con.execute(sql(f'CREATE DATABASE "{database}"'))
 
-    def stop(self, timeout: float = 60) -> None:
-        """Stop the server (a fast shutdown: SIGINT to the postmaster, as ``pg_ctl -m fast`` sends), waiting
-        until it is gone; SIGKILL after ``timeout`` s. Nothing when it is not running."""
+    def stop(self, timeout: float = 60, immediate: bool = False) -> None:
+        """Stop the server (a fast shutdown: SIGINT to the postmaster, as ``pg_ctl -m fast`` sends; ``immediate``:
+        SIGQUIT, no shutdown checkpoint), waiting until it is gone; SIGKILL after ``timeout`` s. Nothing when it is
+        not running."""
         try:
             pid = int((self.data / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGINT)
+            os.kill(pid, signal.SIGQUIT if immediate else signal.SIGINT)
         except (OSError, ValueError, IndexError):
             return
         deadline = time.monotonic() + timeout
@@ -117,8 +118,8 @@ class LocalServer:
         os.kill(pid, signal.SIGKILL)
 
     def remove(self) -> None:
-        """Stop the server and delete its data folder."""
+        """Stop the server and delete its data folder (no shutdown checkpoint: the data is going)."""
         try:
-            self.stop()
+            self.stop(immediate=True)
         finally:
             shutil.rmtree(self.data, ignore_errors=True)

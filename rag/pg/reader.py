@@ -6,12 +6,14 @@ Dense: pgvector's HNSW index, cosine distance (the vectors are unit length, so 1
 product FAISS reports). Lexical: BM25 computed in SQL over PostgreSQL full text (a ``tsvector`` of the words
 ``bm25s`` counts, ``rag.pg.terms``, with a GIN index): PostgreSQL's own ``ts_rank`` has no inverse document
 frequency and, measured on the gold set, cost 0.11 recall@1 against BM25 (README). A snapshot is made
-per search; each statement sees whole documents only, since every document is written in one transaction.
+per search, and its statements run in one REPEATABLE READ transaction: a search sees one committed state of the
+store, and since each document is written in one transaction, never half a document.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..store import ChunkRow, DocumentRow
-from .connect import Connection
+from .connect import ReadView, Rows
 from .schema import CHUNK_COLUMNS, DOCUMENT_COLUMNS, chunk_row, document_row
 from .terms import terms, tsquery
 
@@ -36,7 +38,7 @@ class PgChunks:
     """Documents and chunks, as ``rag.store.ChunkDB`` gives them. ``chunks()`` also fills the snapshot's titles
     and near-duplicate groups of what it returns, so collapsing a result list costs no more queries."""
 
-    def __init__(self, con: Connection, titles: dict[str, str], groups: dict[int, list[str]]) -> None:
+    def __init__(self, con: Rows, titles: dict[str, str], groups: dict[int, list[str]]) -> None:
         self._con = con
         self._titles = titles
         self._groups = groups
@@ -102,7 +104,7 @@ class PgVectors:
 
     kind = "hnsw"
 
-    def __init__(self, con: Connection) -> None:
+    def __init__(self, con: Rows) -> None:
         self._con = con
 
     def __len__(self) -> int:
@@ -134,7 +136,7 @@ class PgText:
 
     K1, B = 1.5, 0.75
 
-    def __init__(self, con: Connection, stats: Callable[[], tuple[int, float]]) -> None:
+    def __init__(self, con: Rows, stats: Callable[[], tuple[int, float]]) -> None:
         self._con = con
         self._stats = stats
 
@@ -167,7 +169,7 @@ class PgText:
 class _Titles(Mapping[str, str]):
     """doc_id -> title: filled as hits are read; iterating lists every document (a search by document ids)."""
 
-    def __init__(self, con: Connection, known: dict[str, str]) -> None:
+    def __init__(self, con: Rows, known: dict[str, str]) -> None:
         self._con = con
         self._known = known
 
@@ -187,9 +189,11 @@ class _Titles(Mapping[str, str]):
 
 
 class PgSnapshot:
-    """One search's view of the store, shaped like ``rag.generations.Snapshot``."""
+    """One search's view of the store, shaped like ``rag.generations.Snapshot``: its statements run in one
+    read-only transaction (``ReadView``), ended when the snapshot is dropped."""
 
-    def __init__(self, con: Connection, manifest: dict[str, Any], stats: Callable[[], tuple[int, float]]) -> None:
+    def __init__(self, con: ReadView, manifest: dict[str, Any], stats: Callable[[], tuple[int, float]]) -> None:
+        weakref.finalize(self, con.release)
         self.manifest = manifest
         titles: dict[str, str] = {}
         self.groups: dict[int, list[str]] = {}
