@@ -117,7 +117,15 @@ class FaissStore:
             params = faiss.SearchParametersIVF(nprobe=self.nprobe, sel=selector)  # pyright: ignore[reportCallIssue]
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None  # pyright: ignore[reportCallIssue]
-        scores, ids = self._index.search(query, min(k, len(self)), params=params)
+        # One query on one thread: FAISS's OpenMP threads cost far more than they save on a single query, and on a
+        # busy machine they wait for each other (eval/bench_scale.py, 20,000 vectors with the other cores loaded:
+        # exact search p50 36 ms on 2 threads, 0.9 ms on 1). Concurrent searches still use every core.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # this thread's setting only (OpenMP keeps it per thread), restored below
+        try:
+            scores, ids = self._index.search(query, min(k, len(self)), params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def save(self, path: Path) -> None:
