@@ -73,8 +73,11 @@ def test_disk_use_stays_bounded_over_100_incremental_updates(tmp_path):
     (docs / "steady.txt").write_text("Steady notes\n\nThe ferry to Somes Island leaves at 7:45 every morning.\n")
     index = Index(tmp_path / "index", Settings(chunk_size=64, chunk_overlap=8), embedder=FakeEmbedder())
     sizes = []
-    for n in range(100):  # a diary edited a hundred times: every version has new text
-        (docs / "diary.txt").write_text(f"Diary\n\nDay {n}: " + " ".join(f"entry{n}x{j}" for j in range(60)) + ".\n")
+    # A diary edited a hundred times: every version has new text, several chunks of it, so the embedding cache
+    # fills past its bound (twice the live chunks plus 100) and prunes itself well within the first 60 versions
+    # (with 60 words a version was a chunk or two, and the bound was not reached in 100).
+    for n in range(100):
+        (docs / "diary.txt").write_text(f"Diary\n\nDay {n}: " + " ".join(f"entry{n}x{j}" for j in range(200)) + ".\n")
         index.sync([docs])
         sizes.append(folder_bytes(tmp_path / "index"))
     assert len(list((tmp_path / "index").glob("gen-*"))) == Settings().keep_generations
