@@ -29,6 +29,7 @@ import numpy as np
 
 STORES = ("flat", "ivf", "hnsw", "pg", "pg2")
 Search = Callable[[np.ndarray, int], list[int]]
+Built = tuple[Search, float, dict[str, Any]]  # a search, the size in MB, other measures
 
 
 def vectors(n: int, dim: int, seed: int, centres: int = 1000) -> np.ndarray:
@@ -49,12 +50,12 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def measure(name: str, build: Callable[[], tuple[Search, float]], queries: np.ndarray, k: int,
+def measure(name: str, build: Callable[[], Built], queries: np.ndarray, k: int,
             truth: list[list[int]] | None) -> tuple[dict[str, Any], list[list[int]]]:
     """Build a store (``build`` returns its search and its size in MB), then time ``queries`` one by one."""
     before = rss_mb()
     began = time.perf_counter()
-    search, size_mb = build()
+    search, size_mb, extra = build()
     built = time.perf_counter() - began
     grew = rss_mb() - before
     search(queries[0], k)  # warm
@@ -67,32 +68,33 @@ def measure(name: str, build: Callable[[], tuple[Search, float]], queries: np.nd
     recall = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth, strict=True)]))
     row = {"store": name, "build_s": round(built, 1), "memory_mb": round(grew), "size_mb": round(size_mb),
            "p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
-           "recall@10": round(recall, 4)}
+           "recall@10": round(recall, 4), **extra}
     print(json.dumps(row), flush=True)
     return row, truth
 
 
-def faiss_flat(x: np.ndarray) -> Callable[[], tuple[Search, float]]:
-    def build() -> tuple[Search, float]:
+def faiss_flat(x: np.ndarray) -> Callable[[], Built]:
+    def build() -> Built:
         from rag.vectorstore import FaissStore
 
         store = FaissStore.exact(x.shape[1])
         store.add(np.arange(len(x), dtype=np.int64), x)
-        return (lambda q, k: [i for i, _ in store.search(q, k)]), x.nbytes / 1e6
+        return (lambda q, k: [i for i, _ in store.search(q, k)]), x.nbytes / 1e6, {}
     return build
 
 
-def faiss_ivf(x: np.ndarray, nprobe: int) -> Callable[[], tuple[Search, float]]:
-    def build() -> tuple[Search, float]:
+def faiss_ivf(x: np.ndarray, nprobe: int) -> Callable[[], Built]:
+    def build() -> Built:
         from rag.vectorstore import FaissStore
 
         store = FaissStore.approximate(np.arange(len(x), dtype=np.int64), x, nprobe=nprobe)
-        return (lambda q, k: [i for i, _ in store.search(q, k)]), x.nbytes / 1e6
+        lists = int(store._index.nlist)  # pyright: ignore[reportPrivateUsage]
+        return (lambda q, k: [i for i, _ in store.search(q, k)]), x.nbytes / 1e6, {"lists": lists}
     return build
 
 
-def faiss_hnsw(x: np.ndarray) -> Callable[[], tuple[Search, float]]:
-    def build() -> tuple[Search, float]:
+def faiss_hnsw(x: np.ndarray) -> Callable[[], Built]:
+    def build() -> Built:
         import faiss
 
         index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
@@ -100,14 +102,14 @@ def faiss_hnsw(x: np.ndarray) -> Callable[[], tuple[Search, float]]:
         index.add(x)
         index.hnsw.efSearch = 100
         return (lambda q, k: [int(i) for i in index.search(q.reshape(1, -1), k)[1][0]]), \
-            x.nbytes / 1e6 + len(x) * 32 * 2 * 4 / 1e6  # vectors + level-0 links (M*2 int32 each)
+            x.nbytes / 1e6 + len(x) * 32 * 2 * 4 / 1e6, {}  # vectors + level-0 links (M*2 int32 each)
     return build
 
 
-def pgvector(x: np.ndarray, shards: int, keep: list[Any]) -> Callable[[], tuple[Search, float]]:
+def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100) -> Callable[[], Built]:
     """pgvector HNSW (m 16, ef_construction 64: pgvector's defaults; ef_search 100 as the store sets it), on one
     server (``shards`` 0) or on a coordinator over ``shards`` foreign partitions. Servers go in ``keep``."""
-    def build() -> tuple[Search, float]:
+    def build() -> Built:
         import psycopg
 
         from rag.pg.connect import SEARCH_OPTIONS, sql
@@ -119,16 +121,21 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any]) -> Callable[[], tuple[
         urls = [node.start() for node in nodes]
         dim = x.shape[1]
         homes = urls[1:] or urls[:1]  # where rows and their HNSW index live
+        load = index = 0.0
         for n, url in enumerate(homes):
             with psycopg.connect(url, autocommit=True) as con:
                 con.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 con.execute(sql(f"CREATE TABLE v (id bigint PRIMARY KEY, e vector({dim}) NOT NULL)"))
                 con.execute("SET maintenance_work_mem = '2GB'")
                 part = [i for i in range(len(x)) if shards == 0 or i % shards == n]
+                began = time.perf_counter()
                 with con.cursor() as cur, cur.copy("COPY v (id, e) FROM STDIN") as copy:
                     for i in part:
                         copy.write_row((i, vector_literal(x[i])))
+                load += time.perf_counter() - began
+                began = time.perf_counter()
                 con.execute("CREATE INDEX ON v USING hnsw (e vector_cosine_ops)")
+                index += time.perf_counter() - began
                 con.execute("ALTER DATABASE rag SET hnsw.ef_search = 100")
         size = 0.0
         for url in homes:
@@ -142,7 +149,7 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any]) -> Callable[[], tuple[
             con.execute(sql(f"CREATE TABLE d (id bigint NOT NULL, e vector({dim}) NOT NULL) PARTITION BY HASH (id)"))
             for n, node in enumerate(nodes[1:]):
                 con.execute(sql(f"CREATE SERVER s{n} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', "
-                                f"port '{node.port}', dbname 'rag', extensions 'vector', fetch_size '100')"))
+                                f"port '{node.port}', dbname 'rag', extensions 'vector', fetch_size '{fetch_size}')"))
                 con.execute(sql(f"CREATE USER MAPPING FOR CURRENT_USER SERVER s{n} OPTIONS (user 'postgres')"))
                 # ids were dealt round-robin, not by hash: each partition reads its shard's table as it is
                 con.execute(sql(f"CREATE FOREIGN TABLE d{n} PARTITION OF d FOR VALUES WITH (MODULUS {shards}, "
@@ -153,7 +160,8 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any]) -> Callable[[], tuple[
             literal = vector_literal(q)
             return [r[0] for r in con.execute(sql(f"SELECT id FROM {table} ORDER BY e <=> %s::vector LIMIT %s"),
                                               (literal, k)).fetchall()]
-        return search, size
+        # shards are loaded one after the other here; on separate machines they would load at once
+        return search, size, {"load_s": round(load, 1), "hnsw_build_s": round(index, 1)}
     return build
 
 
@@ -165,6 +173,8 @@ def main() -> None:
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--nprobe", type=int, default=32, help="IVF lists probed (the folder index's default: 32)")
     parser.add_argument("--threads", type=int, default=0, help="FAISS OpenMP threads (0: FAISS's default)")
+    parser.add_argument("--fetch-size", type=int, default=100, help="postgres_fdw rows per fetch from a shard "
+                        "(100: its default, and the store's)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here (JSON)")
     args = parser.parse_args()
     import faiss
@@ -178,7 +188,8 @@ def main() -> None:
                 "hnsw": ("faiss hnsw (M 32, efSearch 100)", faiss_hnsw(x))}
     keep: list[Any] = []
     builders |= {"pg": ("pgvector hnsw, one server", pgvector(x, 0, keep)),
-                 "pg2": ("pgvector hnsw, coordinator + 2 shards", pgvector(x, 2, keep))}
+                 "pg2": (f"pgvector hnsw, coordinator + 2 shards (fetch_size {args.fetch_size})",
+                         pgvector(x, 2, keep, args.fetch_size))}
     rows, truth = [], None
     _, truth = measure("truth", faiss_flat(x), queries, k, None) if "flat" not in wanted else (None, None)
     try:
