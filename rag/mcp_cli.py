@@ -49,5 +49,5 @@ def mcp(index_dir: Path | None, generator: str, llm: str) -> None:
     click.echo("rag mcp: loading the models...", err=True)
     with _stdout_to_stderr():
         workspace.warm_up()
-    click.echo(f"rag mcp: serving {workspace.index.path} on stdio (the client ends it by closing stdin)", err=True)
+    click.echo(f"rag mcp: serving {workspace.index.location} on stdio (the client ends it by closing stdin)", err=True)
     build_server(workspace).run("stdio")
