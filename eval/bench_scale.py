@@ -169,6 +169,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="vectors (default 100,000)")
     parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--centres", type=int, default=1000, help="clusters the vectors are drawn around; more "
+                        "centres, fewer neighbours each: harder for IVF and HNSW")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--nprobe", type=int, default=32, help="IVF lists probed (the folder index's default: 32)")
@@ -182,7 +184,7 @@ def main() -> None:
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
     wanted = args.stores.split(",")
-    x, queries, k = vectors(args.n, args.dim, 1), vectors(args.queries, args.dim, 2), 10
+    x, queries, k = vectors(args.n, args.dim, 1, args.centres), vectors(args.queries, args.dim, 2, args.centres), 10
     builders = {"flat": ("faiss flat (exact)", faiss_flat(x)),
                 "ivf": (f"faiss ivf (sqrt n lists, nprobe {args.nprobe})", faiss_ivf(x, args.nprobe)),
                 "hnsw": ("faiss hnsw (M 32, efSearch 100)", faiss_hnsw(x))}
@@ -202,7 +204,7 @@ def main() -> None:
     finally:
         for item in keep:
             item.close() if hasattr(item, "close") else item.remove()
-    report = {"n": args.n, "dim": args.dim, "queries": args.queries, "k": k, "synthetic": True,
+    report = {"n": args.n, "dim": args.dim, "centres": args.centres, "queries": args.queries, "k": k, "synthetic": True,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "faiss_threads": faiss.omp_get_max_threads(),
               "load_average": os.getloadavg(), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                                                     / 1024), "runs": rows}
