@@ -4,6 +4,7 @@
 |---|---|---|
 | ``RAG_INDEX`` | the index folder | ``index`` (in the current directory) |
 | ``RAG_STORE`` | a PostgreSQL store (``postgresql://…``) used instead of the default index folder | none |
+| ``RAG_SHARE`` | ``I/N``: this ``rag index`` writes the I-th of N shares of its files (a PostgreSQL store) | all |
 | ``RAG_API_KEY`` | the API key of ``rag serve`` / ``rag api`` | none: loopback only |
 | ``RAG_MODEL_DIR`` | where the answer model is assembled, and probe verdicts kept | ``$XDG_CACHE_HOME/rag-assistant`` |
 | ``XDG_CACHE_HOME`` | the user's cache folder | ``~/.cache`` |

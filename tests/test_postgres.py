@@ -316,3 +316,15 @@ def test_a_search_reads_one_committed_state_however_long_it_takes(store: str, tm
     assert set(held.titles) == {"ferry.txt"}
     fresh = index.snapshot()  # the next search sees it
     assert fresh.bm25.search("worker bees hive", 5) and set(fresh.titles) == {"bees.md", "ferry.txt"}
+
+
+def test_writers_sharing_one_folder_each_index_and_mirror_their_share(store: str, tmp_path: Path) -> None:
+    folder = write_notes(tmp_path / "notes")
+    first, second = (Index(store).sync([folder], share=(i, 2)) for i in range(2))  # e.g. RAG_SHARE=0/2 and 1/2
+    assert first.added and second.added and not set(first.added) & set(second.added)
+    assert sorted(first.added + second.added) == sorted(NOTES)
+    owner, other = ((0, 1) if "bread.txt" in first.added else (1, 0))
+    (folder / "bread.txt").unlink()
+    assert Index(store).sync([folder], share=(other, 2)).removed == []  # not its document
+    assert Index(store).sync([folder], share=(owner, 2)).removed == ["bread.txt"]
+    assert sorted(d["doc_id"] for d in Index(store).documents()) == ["bees.md", "ferry.txt", "pillar.txt"]

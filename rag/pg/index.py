@@ -28,6 +28,7 @@ from . import redact
 from .connect import Connection, Pool, ReadView, StoreError, connect
 from .reader import PgSnapshot
 from .schema import ensure, now, read_meta, write_meta
+from .share import Share, from_env, in_share
 from .writer import PgWriter
 
 STATS_TTL_S = 10.0
@@ -127,17 +128,20 @@ class PgIndex(Index):
     # ---------------------------------------------------------------- writing
 
     def sync(self, paths: Iterable[Path | str], progress: Progress | None = None,
-             rebuild: bool = False, prune: bool = False) -> IndexReport:
+             rebuild: bool = False, prune: bool = False, share: Share | None = None) -> IndexReport:
         """Make the documents read from under ``paths`` mirror the files there: add, update, remove. Documents
-        other writers indexed from other folders stay."""
+        other writers indexed from other paths stay; with ``share`` (default ``$RAG_SHARE``, e.g. ``(0, 4)``)
+        only the documents of that share of the files are this writer's."""
         paths = list(paths)
+        share = share if share is not None else from_env()
         files, problems = find_files(paths)
+        files = [(path, doc_id) for path, doc_id in files if in_share(doc_id, share)]
         missing = [str(p) for p in paths if not Path(p).exists()]
         with self._writer(progress, rebuild, prune) as writer:
             if missing:  # a typo must not look like "every document was deleted"
                 return writer.upsert(files, [p + "; nothing was removed from the index"
                                              if p.endswith("no such file or folder") else p for p in problems])
-            return writer.mirror(files, problems, [Path(p) for p in paths])
+            return writer.mirror(files, problems, [Path(p) for p in paths], lambda doc_id: in_share(doc_id, share))
 
     def add(self, paths: Iterable[Path | str], progress: Progress | None = None) -> IndexReport:
         """Add or update the files under ``paths``; keep every other document."""
@@ -181,18 +185,12 @@ class PgIndex(Index):
             con.close()
 
     def _embedder_for_writing(self, rebuild: bool) -> Embedder:
-        if self._embedder is None and rebuild:
+        """The configured model for a new store or a rebuild; else the one the store was built with."""
+        if self._embedder is None and (rebuild or not self.exists()):
             from ..embedding import get_embedder
 
             self._embedder = get_embedder(self.settings.model)
-        return self.embedder if self.exists() else self._fresh_embedder()
-
-    def _fresh_embedder(self) -> Embedder:
-        from ..embedding import get_embedder
-
-        if self._embedder is None:
-            self._embedder = get_embedder(self.settings.model)
-        return self._embedder
+        return self.embedder
 
     def _restart(self, con: Any, embedding: dict[str, Any], chunker: dict[str, Any]) -> None:
         """``--rebuild`` with another model or chunker: every document goes, the new settings are recorded."""

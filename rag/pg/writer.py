@@ -15,7 +15,7 @@ folder index's own (``rag.ingest.Ingest``), so both stores hold the same chunks 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -87,14 +87,16 @@ class PgWriter:
         # The folder index's pipeline, used for its parts only: it never publishes a generation here.
         self._pipeline = Ingest(Generations(Path(".")), settings, embedder, None, progress)
 
-    def mirror(self, files: Files, problems: Iterable[str], roots: Iterable[Path]) -> IndexReport:
-        """Hold exactly ``files`` among the documents read from under ``roots``: add, update, and remove those
-        whose file is gone. Documents other writers indexed from other folders are theirs and stay."""
+    def mirror(self, files: Files, problems: Iterable[str], roots: Iterable[Path],
+               mine: Callable[[str], bool] = lambda doc_id: True) -> IndexReport:
+        """Hold exactly ``files`` among the documents read from under ``roots`` (folders, or files given one by
+        one) and ``mine`` (a writer's share): add, update, and remove those whose file is gone. Documents other
+        writers indexed from other paths, or of other shares, are theirs and stay."""
         report, before = self._start(files, problems)
         found = {doc_id for _, doc_id in files}
         scope = [Path(r).resolve() for r in roots]
-        gone = {d for d, row in before.items() if d not in found
-                and any(Path(row.source).is_relative_to(root) or Path(row.source) == root for root in scope)}
+        gone = {d for d, row in before.items() if d not in found and mine(d)
+                and any(Path(row.source).is_relative_to(root) for root in scope)}
         return self._finish(report, self._read(files, before, report), gone)
 
     def upsert(self, files: Files, problems: Iterable[str] = ()) -> IndexReport:
