@@ -328,3 +328,17 @@ def test_writers_sharing_one_folder_each_index_and_mirror_their_share(store: str
     assert Index(store).sync([folder], share=(other, 2)).removed == []  # not its document
     assert Index(store).sync([folder], share=(owner, 2)).removed == ["bread.txt"]
     assert sorted(d["doc_id"] for d in Index(store).documents()) == ["bees.md", "ferry.txt", "pillar.txt"]
+
+
+def test_a_store_of_another_model_is_refused_in_one_line(store: str, tmp_path: Path) -> None:
+    from rag.errors import IndexIncompatibleError
+    from rag.testing import FakeEmbedder
+
+    Index(store).sync([write_notes(tmp_path / "notes", {"ferry.txt": NOTES["ferry.txt"]})])
+    with pytest.raises(IndexIncompatibleError, match=r"was built with sentence-transformers/all-MiniLM-L6-v2 "
+                       r"\(384-d\) but fake/hashed-words is configured: rebuild it with `rag index --rebuild"):
+        Index(store, embedder=FakeEmbedder()).snapshot()
+    with pytest.raises(IndexIncompatibleError, match=r"stores vector\(384\) but the embedding model makes 64-d "
+                       r"vectors: use a database made for this model"):
+        Index(store, embedder=FakeEmbedder()).sync([tmp_path / "notes"], rebuild=True)
+    assert [d["doc_id"] for d in Index(store).documents()] == ["ferry.txt"]  # refused: nothing was touched
