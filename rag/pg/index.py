@@ -2,9 +2,9 @@
 the web chat use it unchanged. ``rag.Index("postgresql://…")`` returns one (and so does ``rag.Index()`` or
 ``--index index`` when ``$RAG_STORE`` is set).
 
-There are no generations: each document is its own transaction (``rag.pg.writer``), and each search reads
-the committed documents (``rag.pg.reader``). Local files a server keeps for this store (uploads) go beside
-the default index folder, as for a folder index.
+There are no generations: each document is its own transaction (``rag.pg.writer``), and each search reads one
+committed state of the store in one read-only transaction (``rag.pg.reader``). Local files a server keeps for
+this store (uploads) go beside the default index folder, as for a folder index.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..errors import IndexIncompatibleError, IndexNotFoundError
 from ..index import Index, _iso
 from ..ingest import IndexReport, Progress
 from ..store import DocumentRow
-from . import redact
+from . import is_store_url, redact
 from .connect import Connection, Pool, ReadView, StoreError, connect
 from .reader import PgSnapshot
 from .schema import ensure, now, read_meta, write_meta
@@ -39,8 +39,7 @@ class PgIndex(Index):
 
     def __init__(self, path: Path | str | None = None, settings: Settings | None = None,
                  embedder: Embedder | None = None) -> None:
-        self.url = path if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")) \
-            else env.store()
+        self.url = path if isinstance(path, str) and is_store_url(path) else env.store()
         self.path = env.index_dir()  # this machine's folder for files kept beside the store (uploads)
         self.settings = settings or Settings()
         self._embedder = embedder
