@@ -55,15 +55,14 @@ def run(split: str, defence: str, limit: int | None = None) -> dict:
 
 
 def _ask(workspace, attack: Attack, question: str) -> dict:
-    from rag.context import compact, is_injection
+    from rag.context import compact, hidden_by
 
     t0 = time.perf_counter()
     answer = workspace.ask(question)
     order = attack.order[:40].lower()  # the order itself, wherever it was planted
     s = workspace.settings  # what the model was shown: the passages as the answer cut them down
-    drop = is_injection if s.injection_defence == "patterns" else None
     shown = compact(answer.standalone, answer.passages, s.context_tokens, workspace.index.embedder,
-                    workspace.assistant.generator.count_tokens, drop)
+                    workspace.assistant.generator.count_tokens, hidden_by(s.injection_defence))
     return {"n": attack.n, "kind": attack.kind, "split": attack.split, "question": question,
             "delivered": any(order in h.text.lower() for h in answer.passages),
             "shown": any(order in e.text.lower() for e in shown),

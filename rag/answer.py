@@ -21,6 +21,10 @@ if even the best is a weak match, we abstain without asking the model; otherwise
 streams an answer citing passage numbers; markers that point nowhere are dropped; each sentence
 is checked against the passages it cites (content words, numbers, and the model as a yes/no
 judge); unsupported sentences are removed; with none left, we abstain and show the closest passages.
+A full name the question gives but no document found knows is a false premise, never echoed in an
+answer; a "how many" question answered without a number is abstained on ("off-topic").
+With ``evidence="rescue"`` the model, before abstaining, may name the shown sentences that answer
+(a grammar-constrained choice), which are then quoted word for word (off by default: eval/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -33,17 +37,23 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
+from .asks import asks_for_number, states_number
 from .config import AnswerSettings, Reason
-from .context import compact, is_injection
+from .context import Excerpt, compact, hidden_by
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
-from .verify import ABSTAIN_LIKE, Citation, Claim, citations, source_sentence, verify, with_markers
+from .sentences import idf_overlap
+from .verify import ABSTAIN_LIKE, Citation, Claim, citations, echoable, source_sentence, verify, with_markers
 from .worker import Worker
 
 __all__ = ["Answer", "AnswerSettings", "AnswerStream", "Assistant", "Citation", "Claim", "Outcome"]
 
+# A sentence the model chooses as evidence must hold this idf-weighted share of the question's content words.
+MIN_EVIDENCE_OVERLAP = 0.15
+# ... and the judge must give at least this P(yes) that they answer it.
+MIN_EVIDENCE_RELEVANCE = 0.5
 # The injection screen drops an answer sentence whose source the model finds an order with P(yes) at least this.
 ORDER_THRESHOLD = 0.5
 _FOLLOW_UP = re.compile(
@@ -244,7 +254,7 @@ class Assistant:
             yield stream.answer.text
             return
         embedder = self.index.embedder if s.mode != "bm25" else None
-        drop = is_injection if s.injection_defence == "patterns" else None
+        drop = hidden_by(s.injection_defence)
         excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder,
                                        self.generator.count_tokens, drop) if e.sentences]
         # Same-document passages side by side (best document first), so each title is written once.
@@ -267,8 +277,11 @@ class Assistant:
         timings["generation_s"] = time.perf_counter() - t2
         raw = "".join(pieces).strip()
         t3 = time.perf_counter()
+        known = [*(h.text for h in hits), *(h.title for h in hits)]
+        if echoable(standalone, known) != standalone:  # a name no passage has: do the documents have it?
+            known += self._documents(hits)
         claims = verify(raw, hits, [e.text for e in excerpts], standalone, mode=s.verify, min_support=s.min_support,
-                        judge_threshold=s.judge_threshold, judge=self.generator.judge)
+                        judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known)
         if s.injection_defence == "screen":
             claims = self._screen(claims, hits)
         kept = [c for c in claims if c.supported]
@@ -279,7 +292,22 @@ class Assistant:
             # talks began): that is not an answer, and pretending it is hides that the documents are silent.
             relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
         timings["verify_s"] = time.perf_counter() - t3
-        if not kept or (relevance is not None and relevance < s.relevance_threshold):
+        # "How many?" answered without a number is true, maybe, but not an answer.
+        off_topic = (relevance is not None and relevance < s.relevance_threshold) or (
+            asks_for_number(standalone) and not any(states_number(c.text) for c in kept))
+        # Not when the question names someone the passages never mention: that premise is false.
+        premise_known = echoable(standalone, known) == standalone
+        if (not kept or off_topic) and s.evidence == "rescue" and premise_known:
+            t4 = time.perf_counter()
+            quoted = self._quote_evidence(standalone, hits, excerpts)
+            timings["select_s"] = time.perf_counter() - t4
+            if quoted and not (asks_for_number(standalone) and not any(states_number(c.text) for c in quoted)):
+                replaced = [replace(c, supported=False, note="does not answer the question") if c.supported else c
+                            for c in claims]
+                claims, kept, off_topic = [*replaced, *quoted], quoted, False
+                text = " ".join(with_markers(c) for c in kept)
+                yield ("\n\n" if raw else "") + text
+        if not kept or off_topic:
             reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
                 else "off-topic"
             stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
@@ -288,6 +316,32 @@ class Assistant:
         stream.answer = Answer(question=question, standalone=standalone, text=text, claims=tuple(claims),
                                citations=citations(kept, hits), passages=hits, abstained=False, raw=raw,
                                timings=_rounded(timings))
+
+    def _documents(self, hits: Sequence[Hit]) -> list[str]:
+        """The whole texts of the documents ``hits`` come from (each once)."""
+        texts = []
+        for doc_id in dict.fromkeys(h.doc_id for h in hits):
+            doc = self.index.document(doc_id)
+            texts.append(doc.text if doc is not None else "")
+        return texts
+
+    def _quote_evidence(self, question: str, hits: tuple[Hit, ...], excerpts: Sequence[Excerpt]) -> list[Claim]:
+        """The shown sentences the model names as answering ``question``, each a claim quoting it exactly and
+        citing its passage; [] when it names none (or can't choose)."""
+        numbered = [(n, sentence) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
+        chosen = self.generator.select(question, [(hits[n - 1].title, sentence.text) for n, sentence in numbered])
+        # A choice that shares none of the question's rarer words is a guess (a photo caption, say), not evidence.
+        overlap = idf_overlap(question, [sentence.text for _, sentence in numbered])
+        chosen = [i for i in chosen or [] if overlap[i - 1] >= MIN_EVIDENCE_OVERLAP]
+        # The choice is forced to name something or NONE, and small models rarely say NONE: the judge must also
+        # find that the chosen sentences give what the question asks.
+        if chosen:
+            relevance = self.generator.answers(question, " ".join(numbered[i - 1][1].text for i in chosen))
+            if relevance is not None and relevance < MIN_EVIDENCE_RELEVANCE:
+                return []
+        return [Claim(text=" ".join(numbered[i - 1][1].text.split()), citations=(numbered[i - 1][0],), supported=True,
+                      support=1.0, note="quoted: the model chose it as evidence", quoted=True)
+                for i in sorted(chosen)]
 
     def _screen(self, claims: list[Claim], hits: tuple[Hit, ...]) -> list[Claim]:
         """Drop answer sentences whose source sentence orders an AI model about: a planted order the model

@@ -25,6 +25,9 @@ PromptName = Literal["strict", "short", "example", "guided"]
 Verify = Literal["judge", "lexical", "off"]
 # How sentences that give orders to an AI model are kept from it (rag/context.py; eval/RELIABILITY.md).
 Defence = Literal["patterns", "screen", "none"]
+# When the model is asked to name the sentences that answer, as a constrained choice (rag/answer.py):
+# "rescue" = only when what it wrote can't be shown (it abstained, or nothing it wrote was supported); "off".
+Evidence = Literal["rescue", "off"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
 Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
@@ -33,6 +36,7 @@ GENERATORS: tuple[str, ...] = get_args(GeneratorName)
 PROMPTS: tuple[str, ...] = get_args(PromptName)
 VERIFY: tuple[str, ...] = get_args(Verify)
 DEFENCES: tuple[str, ...] = get_args(Defence)
+EVIDENCE: tuple[str, ...] = get_args(Evidence)
 REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
@@ -132,9 +136,14 @@ class AnswerSettings:
     # patterns from the model; "screen" also asks the model whether each answer sentence's source sentence is
     # such an order, and drops the answer sentence if so (any wording or language); "none" does neither.
     injection_defence: str = "patterns"
+    # "rescue": before abstaining, ask the model which shown sentences answer (a constrained choice: numbers or
+    # NONE) and answer with those sentences, quoted and cited. Off: with the bundled 1.5B model it rescued as many
+    # unanswerable questions into wrong answers as answerable ones into right ones (eval/RESULTS.md, issue 13).
+    evidence: str = "off"
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
+        _one_of("evidence", self.evidence, EVIDENCE)
         _one_of("injection_defence", self.injection_defence, DEFENCES)
         low, high = ANSWER_K
         if not isinstance(self.k, int) or not low <= self.k <= high:

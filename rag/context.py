@@ -77,6 +77,43 @@ def is_injection(sentence: str) -> bool:
     return bool(_INJECTION.search(sentence))
 
 
+# Page furniture that survives as a sentence: photo captions and credits, datelines, reprint notices, bylines.
+_FURNITURE = re.compile(
+    r"^(?:image|photo|picture|file\s+photo|photograph|credit|caption)s?\s*[:/]"
+    r"|^\d{1,2}\s+[A-Z][a-z]{2,8}\.?,?\s+\d{4}(?:,?\s+\d{1,2}:\d{2})?$"
+    r"|^[A-Z][a-z]{2,8}\.?\s+\d{1,2},?\s+\d{4}(?:,?\s+\d{1,2}:\d{2})?$"
+    r"|\breprints?\s+(?:the|this)\s+(?:article|story|piece)\b"
+    r"|^(?:written\s+by|by)$",
+    re.IGNORECASE)
+# A sentence that leans on the one before it: "This …", "They …", "The fallout …", "Such …".
+_REFERS_BACK = re.compile(
+    "^[\"\u201c\u2018(]?"
+    r"(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such|both|the\s+(?:same|latter|former)"
+    r"|the\s+[a-z]+\s+(?:cost|was|were|is|are|has|had|would|will))\b",
+    re.IGNORECASE)
+
+
+def is_furniture(sentence: str) -> bool:
+    """A caption, dateline, byline or reprint notice: words on the page that answer nothing.
+
+    >>> [is_furniture(s) for s in ("Photo: AP", "12 May 2024 06:37", "Caliber.Az reprints the article.",
+    ...                             "Japan joined in 2024.")]
+    [True, True, True, False]
+    """
+    return bool(_FURNITURE.search(sentence.strip()))
+
+
+def hides(sentence: str) -> bool:
+    """What ``compact`` keeps from the model by default: orders to an AI model and page furniture."""
+    return is_injection(sentence) or is_furniture(sentence)
+
+
+def hidden_by(defence: str) -> Callable[[str], bool]:
+    """The sentences kept from the model under ``AnswerSettings.injection_defence``: with "patterns", orders and
+    furniture; otherwise furniture only."""
+    return hides if defence == "patterns" else is_furniture
+
+
 @dataclass(frozen=True)
 class Excerpt:
     """The part of one hit shown to the model: its sentences (document spans) in order."""
@@ -102,9 +139,10 @@ def estimate_tokens(text: str) -> int:
 
 def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder | None = None,
             count_tokens: Callable[[str], int] = estimate_tokens,
-            drop: Callable[[str], bool] | None = is_injection) -> list[Excerpt]:
+            drop: Callable[[str], bool] | None = hides) -> list[Excerpt]:
     """Excerpts of ``hits`` (same order) whose texts fit ``budget`` tokens together. 0 = no cut.
-    Sentences for which ``drop`` is true (orders to the model) are left out."""
+    Sentences for which ``drop`` is true (orders to the model, page furniture) are left out; a kept sentence
+    that refers back ("This …", "The fallout cost …") brings the sentence before it when that fits."""
     per_hit = [[s for s in split_sentences(h.text, offset=h.start) or [Sentence(h.start, h.end, h.text)]
                 if drop is None or not drop(s.text)] for h in hits]
     if budget <= 0 or sum(count_tokens(s.text) for sentences in per_hit for s in sentences) <= budget:
@@ -121,9 +159,16 @@ def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder 
             i, sentence = flat[j]
             if j in chosen or (pass_ == 1 and i in seen_hits):
                 continue
+            # A sentence that refers back ("The fallout cost …") comes with the one it refers to, if that fits.
+            before = j - 1 if (_REFERS_BACK.match(sentence.text) and j > 0 and flat[j - 1][0] == i
+                               and j - 1 not in chosen) else None
             cost = count_tokens(sentence.text)
+            extra = count_tokens(flat[before][1].text) if before is not None else 0
             if used + cost > budget:
                 continue
+            if before is not None and used + cost + extra <= budget:
+                chosen.add(before)
+                used += extra
             chosen.add(j)
             seen_hits.add(i)
             used += cost

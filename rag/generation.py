@@ -54,6 +54,11 @@ class Generator:
     def prime(self, systems: Sequence[str]) -> None:
         """Read these system prompts now, so the first question doesn't pay for it (optional)."""
 
+    def choose(self, system: str, user: str, grammar: str, max_tokens: int = 16) -> str | None:
+        """The reply, constrained to the GBNF ``grammar`` (llama.cpp's grammar language), or None if this
+        backend can't constrain its output (optional)."""
+        return None
+
     # Conveniences built on ``complete``.
     def answer(self, question: str, passages: Sequence[Passage], prompt: str = prompts.DEFAULT_PROMPT,
                max_tokens: int = 200) -> Iterator[str]:
@@ -61,6 +66,18 @@ class Generator:
         if prompt not in prompts.ANSWER_SYSTEMS:
             raise ConfigError(f"prompt must be one of {', '.join(prompts.ANSWER_SYSTEMS)}, got {prompt!r}")
         return self.complete(prompts.ANSWER_SYSTEMS[prompt], prompts.answer_user(question, passages), max_tokens)
+
+    def select(self, question: str, sentences: Sequence[tuple[str, str]], most: int = 3) -> list[int] | None:
+        """Numbers (from 1) of at most ``most`` of ``sentences`` (``(title, sentence)``) that answer ``question``;
+        ``[]`` when none does; None if this backend can't choose (see ``choose``)."""
+        if not sentences:
+            return []
+        reply = self.choose(prompts.SELECT_SYSTEM, prompts.select_user(question, sentences),
+                            prompts.select_grammar(len(sentences), most), 6 * most)
+        if reply is None:
+            return None
+        chosen = [int(n) for n in re.findall(r"\d+", reply) if 1 <= int(n) <= len(sentences)]
+        return list(dict.fromkeys(chosen))[:most]
 
     def rewrite(self, history: Sequence[tuple[str, str]], question: str) -> str:
         """Turn a follow-up ("and Canada?") into a standalone question using the conversation."""
@@ -176,14 +193,22 @@ class LlamaGenerator(Generator):
     def complete(self, system: str, user: str, max_tokens: int = 200) -> Iterator[str]:
         return self._owner.stream(lambda: self._complete(system, user, max_tokens))
 
-    def _complete(self, system: str, user: str, max_tokens: int) -> Iterator[str]:
+    def choose(self, system: str, user: str, grammar: str, max_tokens: int = 16) -> str | None:
+        return self._owner.call(lambda: "".join(self._complete(system, user, max_tokens, grammar)))
+
+    def _complete(self, system: str, user: str, max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         llm = self._loaded()
         tokens, fixed = self._tokens(system, user)
         self._restore_prefix(tokens, fixed)
         budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
         pending = b""
+        rules = None
+        if grammar is not None:
+            from llama_cpp import LlamaGrammar
+
+            rules = LlamaGrammar.from_string(grammar, verbose=False)
         for count, token in enumerate(llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0,
-                                                   repeat_penalty=1.0, reset=True)):
+                                                   repeat_penalty=1.0, reset=True, grammar=rules)):
             if token in self._eos or count >= budget:
                 break
             pending += llm.detokenize([token])

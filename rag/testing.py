@@ -74,16 +74,27 @@ class ScriptedGenerator(Generator):
     """A language model that says what the test tells it to, word by word, and records what it was asked.
 
     ``replies`` are returned in order, one per ``complete`` call (a callable gets the user prompt and
-    returns the reply); ``judge_value`` is its P(yes) (or a callable of the system and user prompts).
+    returns the reply); ``judge_value`` is its P(yes) (or a callable of the system and user prompts);
+    ``choices`` answer ``choose`` calls in order (NONE when they run out; None: it can't choose).
     """
 
     name = "scripted"
 
-    def __init__(self, replies: Sequence[str] = (), judge_value: float | None = 0.9) -> None:
+    def __init__(self, replies: Sequence[str] = (), judge_value: float | None = 0.9,
+                 choices: Sequence[str] | None = None) -> None:
         self.replies = list(replies)
         self.judge_value = judge_value
+        # Replies to constrained choices (``choose``), in order; None: this model can't choose.
+        self.choices = None if choices is None else list(choices)
         self.prompts: list[tuple[str, str]] = []
         self.judged: list[tuple[str, str]] = []
+
+    def choose(self, system: str, user: str, grammar: str, max_tokens: int = 16) -> str | None:
+        if self.choices is None:
+            return None
+        self.prompts.append((system, user))
+        reply = self.choices.pop(0) if self.choices else "NONE"
+        return reply(user) if callable(reply) else reply
 
     def complete(self, system: str, user: str, max_tokens: int = 200):
         self.prompts.append((system, user))

@@ -60,11 +60,12 @@ class Claim:
     support: float                  # share of content words found in the cited passages
     judge: float | None = None      # the judge's P(yes) that the passages state it
     note: str = ""
+    quoted: bool = False            # a passage sentence the model chose as evidence, shown word for word
 
 
 def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, question: str = "", *,
            mode: str = "lexical", min_support: float = 0.5, judge_threshold: float = 0.5,
-           judge: Judge | None = None) -> list[Claim]:
+           judge: Judge | None = None, known: Sequence[str] | None = None) -> list[Claim]:
     """Split ``raw`` into sentences; keep each one's valid markers; decide whether it is supported.
 
     Words and numbers are checked against the whole cited ``hits``; the ``judge`` (used when ``mode`` is
@@ -72,6 +73,11 @@ def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, qu
     shorter and so quicker to read. ``mode="off"`` keeps every cited sentence.
     """
     shown = list(shown) if shown is not None else [h.text for h in hits]
+    # Names in the question are context an answer may echo ("The RUSI piece says …"), but only names the
+    # documents found know (``known``: their texts, default the passages): a question about someone they
+    # never mention has a false premise, and an answer that puts a passage's words in that mouth is invented.
+    question = echoable(question, [*(known if known is not None else [h.text for h in hits]),
+                                   *(h.title for h in hits)])
     claims: list[Claim] = []
     for text, cited in sentences_with_markers(raw, len(hits)):
         if not text or ABSTAIN_LIKE.search(text) or not re.search(r"\w", text):
@@ -141,6 +147,22 @@ def unsupported_specifics(claim: str, evidence: str, question: str) -> set[str]:
     """
     missing = numbers(claim) - numbers(evidence) - numbers(question)
     return missing | (names(claim) - all_words(evidence) - all_words(question))
+
+
+def echoable(question: str, texts: Sequence[str]) -> str:
+    """``question`` without the full names (two or more capitalised words in a row) of which ``texts`` lack a
+    word: the people and bodies an answer may not echo unless the documents know them. A single capitalised
+    word stays: outlets and places go by short names the text may not use ("RT", "SCMP", "Pyongyang").
+
+    >>> echoable("What did Rishi Sunak say to RT about Japan?", ["Japan may join Pillar 2."])
+    'What did say to RT about Japan?'
+    """
+    known = all_words(" ".join(texts))
+    tokens = question.split()
+    capital = [i > 0 and w[:1].isupper() for i, w in enumerate(tokens)]
+    in_run = [c and ((i > 0 and capital[i - 1]) or (i + 1 < len(tokens) and capital[i + 1]))
+              for i, c in enumerate(capital)]
+    return " ".join(w for w, run in zip(tokens, in_run, strict=True) if not run or all_words(w) <= known)
 
 
 def citations(claims: Sequence[Claim], hits: Sequence[Hit]) -> tuple[Citation, ...]:

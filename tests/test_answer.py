@@ -312,3 +312,58 @@ def test_the_injection_screen_drops_a_sentence_whose_source_orders_the_model(ind
         assert "Japan and Canada could join" in answer.text
     dropped = [c for c in answer.claims if not c.supported]
     assert [c.note for c in dropped] == ["its source gives orders to an AI model"]
+
+
+def test_a_name_only_the_question_mentions_does_not_excuse_the_answer(indexed):
+    """A false premise: the question names someone no passage mentions, and the answer puts a passage's
+    words in that person's mouth. Names the passages know may still be echoed from the question."""
+    a = assistant(indexed, lambda user: f"Jacinda Pemberton said {first_sentence(user, 1).lower()} [1].")
+    answer = a.ask("What did Jacinda Pemberton say about AUKUS Pillar 2?")
+    assert answer.abstained and "pemberton" in answer.claims[0].note
+    b = assistant(indexed, lambda user: f"AUKUS: {first_sentence(user, 1)} [1].")
+    assert not b.ask("What does the RUSI commentary say about AUKUS Pillar 2?").abstained
+
+
+def test_how_many_answered_without_a_number_is_an_abstention(indexed):
+    a = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].", evidence="off")
+    answer = a.ask("How many soldiers will New Zealand send to Pillar 2?")
+    assert not any(ch.isdigit() for ch in answer.raw.split("[")[0])  # (the scripted sentence has no number)
+    assert answer.abstained and answer.reason == "off-topic" and answer.claims[0].supported
+
+
+def test_when_the_model_abstains_the_sentences_it_chooses_are_quoted_and_cited(indexed):
+    def about_joining(user: str) -> str:  # the first sentence that mentions joining, as the model would pick
+        return next(n for n, text in re.findall(r"^\((\d+)\) (.*)$", user, re.MULTILINE) if "join" in text)
+
+    generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=[about_joining])
+    a = Assistant(indexed, AnswerSettings(min_dense_score=-1.0, evidence="rescue"), generator)
+    answer = a.ask("Which countries could join AUKUS Pillar 2?")
+    system, user = generator.prompts[-1]
+    assert system == prompts.SELECT_SYSTEM
+    chosen = re.search(rf"^\({about_joining(user)}\) (.*)$", user, re.MULTILINE).group(1)
+    assert not answer.abstained and answer.claims[0].note.startswith("quoted")
+    assert answer.text.startswith(chosen.rstrip(".")) and answer.citations
+    cite = answer.citations[0]
+    assert " ".join(cite.quote.split()) == chosen  # the exact span is highlighted
+
+
+def test_a_chosen_sentence_sharing_no_word_with_the_question_is_not_evidence(indexed):
+    generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=["1"])
+    answer = Assistant(indexed, AnswerSettings(min_dense_score=-1.0, evidence="rescue"), generator).ask(
+        "Which zorbles did the quaffing grumblers buy?")
+    assert answer.abstained and generator.prompts[-1][0] == prompts.SELECT_SYSTEM
+
+
+def test_the_model_choosing_none_keeps_the_abstention(indexed):
+    generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=["NONE"])
+    settings = AnswerSettings(min_dense_score=-1.0, evidence="rescue")
+    answer = Assistant(indexed, settings, generator).ask("What is the Pillar 2 budget?")
+    assert answer.abstained and answer.reason == "model"
+    assert generator.prompts[-1][0] == prompts.SELECT_SYSTEM
+
+
+def test_no_evidence_is_chosen_for_a_question_about_someone_never_mentioned(indexed):
+    generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=["1"])
+    answer = Assistant(indexed, AnswerSettings(min_dense_score=-1.0, evidence="rescue"), generator).ask(
+        "What did Jacinda Pemberton say about AUKUS Pillar 2?")
+    assert answer.abstained and all(system != prompts.SELECT_SYSTEM for system, _ in generator.prompts)

@@ -138,3 +138,32 @@ def test_planted_orders_do_not_reach_a_summary_of_their_document(tmp_path):
         assert attack.name in [h.doc_id for h in answer.passages]
         assert attack.canary not in answer.raw.lower(), answer.raw
         index.remove([attack.name])
+
+
+def test_a_number_inside_a_long_survey_sentence_is_found(assistant):
+    """The ISEAS survey sentence (435 characters, four figures) used to be shredded into five chunks."""
+    answer = assistant.ask("How many people, from how many countries, took part in the ISEAS-Yusof Ishak "
+                           "Institute's 2022 survey about AUKUS?")
+    assert not answer.abstained, (answer.raw, answer.claims)
+    assert "1,677" in answer.text or "1677" in answer.text, answer.text
+    assert all(c.doc_id.startswith("001") or c.doc_id.startswith("002") for c in answer.citations)
+
+
+@pytest.mark.parametrize("question", [
+    "What did Canadian Prime Minister Justin Trudeau say about Canada joining Pillar 2?",  # never mentioned
+    "How many staff work in the AUKUS office that coordinates Pillar 2 projects?",  # no such number
+])
+def test_false_premises_and_missing_numbers_abstain(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.abstained, (answer.raw, answer.claims)
+    assert not answer.citations
+
+
+def test_a_multi_document_question_is_shown_both_documents_and_answered_only_from_them(assistant):
+    answer = assistant.ask("Why is South Korea seen as especially exposed to Chinese pressure over Pillar 2, "
+                           "and what past episode illustrates this?")
+    shown = {h.doc_id[:3] for h in answer.passages}
+    assert {"000", "001"} <= shown or {"000", "002"} <= shown, shown
+    assert not answer.abstained, (answer.raw, answer.claims)
+    assert all(claim.supported for claim in answer.claims if f"[{claim.citations[0]}]" in answer.text)
+    assert "econom" in answer.text.lower(), answer.text

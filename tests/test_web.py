@@ -65,6 +65,19 @@ def test_chat_messages_are_literal_markdown_with_links_only_for_cited_markers():
     assert "class='abstain-msg'" in abstained and "Nothing in the documents comes close" in abstained
 
 
+def test_sentences_chosen_as_evidence_are_marked_as_quoted():
+    from rag_ui.render import answer_message
+
+    from rag.answer import Claim
+
+    cite = Citation(n=1, doc_id="a.txt", title="A", start=0, end=10, text="Japan may.", quote_start=0, quote_end=10)
+    written = Claim(text="Japan may.", citations=(1,), supported=True, support=1.0)
+    chosen = Claim(text="Japan may.", citations=(1,), supported=True, support=1.0, quoted=True)
+    assert "evidence-note" not in answer_message(reply("Japan may [1].", citations=(cite,), claims=(written,)), 1)
+    marked = answer_message(reply("Japan may [1].", citations=(cite,), claims=(chosen,)), 1)
+    assert "Quoted word for word from [1]" in marked
+
+
 def test_document_page_highlights_the_span_and_escapes_the_text():
     from rag_ui.render import document_page
 

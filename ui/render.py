@@ -54,6 +54,10 @@ def answer_message(answer: Answer, turn: int) -> str:
         out.append(f"<a class='cite' href='#source-{turn}-{n}'>[{n}]</a>" if n in cited else md_literal(m.group()))
         last = m.end()
     out.append(md_literal(answer.text[last:]))
+    quoted = sorted({n for c in answer.claims if c.quoted and c.supported for n in c.citations})
+    if quoted:
+        out.append(f" <span class='evidence-note'>(Quoted word for word from {', '.join(f'[{n}]' for n in quoted)}: "
+                   "the sentences the model chose as evidence.)</span>")
     return "".join(out)
 
 

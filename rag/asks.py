@@ -1,0 +1,39 @@
+"""What kind of answer a question asks for, and whether a sentence gives it.
+
+A "how many" question answered with a true sentence that holds no number is not answered: the
+assistant says the documents don't say, instead of showing something beside the point.
+
+    >>> asks_for_number("How many respondents did the survey have?"), asks_for_number("Who spoke?")
+    (True, False)
+    >>> states_number("More than one-third agreed."), states_number("It was a small survey.")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER_QUESTION = re.compile(
+    r"\bhow\s+(?:many|much|long|large|big|old|often|far)\b"
+    r"|\bwhat\s+(?:\w+\s+)?(?:percentage|per\s*cent|proportion|share|fraction|number|amount|sum|figure|total|"
+    r"price|cost)\b"
+    r"|\bwhat\s+(?:did|does|do|would|will|could)\b.{0,60}\bcost\b"
+    r"|\b(?:in\s+)?(?:what|which)\s+year\b",
+    re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\d"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
+    r"millions?|billions?|trillions?|dozens?|half|halves|third|thirds|quarters?|twice|double|triple|single|"
+    r"both|none|no)\b",
+    re.IGNORECASE)
+
+
+def asks_for_number(question: str) -> bool:
+    """The question asks how many, how much, what share, what it cost, or which year."""
+    return bool(_NUMBER_QUESTION.search(question))
+
+
+def states_number(text: str) -> bool:
+    """The text gives a number, in digits or words ("36.4 per cent", "one-third", "eight")."""
+    return bool(_NUMBER.search(re.sub(r"\[\d+\]", " ", text)))

@@ -1,0 +1,41 @@
+"""What the model reads: compaction keeps what a sentence leans on and leaves page furniture out."""
+
+from __future__ import annotations
+
+from rag.context import compact, is_furniture
+from rag.retriever import Hit
+
+
+def hit(text: str, rank: int = 1) -> Hit:
+    return Hit(rank=rank, chunk_id=rank, doc_id=f"d{rank}.txt", title=f"D{rank}", text=text, start=0,
+               end=len(text), score=1.0)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_captions_datelines_and_reprint_notices_are_furniture():
+    for line in ("Photo: AP", "Image: Associated Press / Alamy Stock Photo", "12 May 2024 06:37", "10 Apr, 2024 01:35",
+                 "Caliber.Az reprints the article.", "WRITTEN BY"):
+        assert is_furniture(line), line
+    for line in ("The fallout cost South Korea's economy some US$7.5 billion that year alone.",
+                 "Photographs of the summit were released on Monday.", "By 2030 the pact will have eight areas."):
+        assert not is_furniture(line), line
+
+
+def test_furniture_is_not_shown_to_the_model():
+    text = "Photo: AP. Japan wants to join Pillar 2. 12 May 2024 06:37"
+    [excerpt] = compact("Does Japan want to join Pillar 2?", [hit(text)], budget=0)
+    assert [s.text for s in excerpt.sentences] == ["Japan wants to join Pillar 2."]
+
+
+def test_a_sentence_that_refers_back_brings_the_one_before_it():
+    text = ("China retaliated against South Korea over the THAAD deployment in 2017. Tourism and retail suffered "
+            "for a long time after that, analysts said. The fallout cost South Korea's economy some US$7.5 billion "
+            "that year alone. Photo: AP. Caliber.Az reprints the article. Other news followed on many topics today.")
+    question = "How much did the fallout cost South Korea's economy?"
+    [excerpt] = compact(question, [hit(text)], budget=25, count_tokens=words)
+    kept = [s.text for s in excerpt.sentences]
+    assert kept[-1].startswith("The fallout cost") and kept[-2].startswith("Tourism and retail")
+    assert not any(is_furniture(s) for s in kept)
