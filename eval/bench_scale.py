@@ -154,12 +154,14 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100)
                 # ids were dealt round-robin, not by hash: each partition reads its shard's table as it is
                 con.execute(sql(f"CREATE FOREIGN TABLE d{n} PARTITION OF d FOR VALUES WITH (MODULUS {shards}, "
                                 f"REMAINDER {n}) SERVER s{n} OPTIONS (table_name 'v')"))
-        table = "d" if shards else "v"
+        # as the store searches (rag.pg.reader.PgVectors): each shard its own top k, so the limit reaches it
+        each = " UNION ALL ".join(f"(SELECT id, e <=> %(q)s::vector AS d FROM d{n} ORDER BY e <=> %(q)s::vector "
+                                  "LIMIT %(k)s)" for n in range(shards))
+        query = sql(f"SELECT id FROM ({each}) AS s ORDER BY d LIMIT %(k)s" if shards else
+                    "SELECT id FROM v ORDER BY e <=> %(q)s::vector LIMIT %(k)s")
 
         def search(q: np.ndarray, k: int) -> list[int]:
-            literal = vector_literal(q)
-            return [r[0] for r in con.execute(sql(f"SELECT id FROM {table} ORDER BY e <=> %s::vector LIMIT %s"),
-                                              (literal, k)).fetchall()]
+            return [r[0] for r in con.execute(query, {"q": vector_literal(q), "k": k}).fetchall()]
         # shards are loaded one after the other here; on separate machines they would load at once
         return search, size, {"load_s": round(load, 1), "hnsw_build_s": round(index, 1)}
     return build
@@ -175,8 +177,8 @@ def main() -> None:
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--nprobe", type=int, default=32, help="IVF lists probed (the folder index's default: 32)")
     parser.add_argument("--threads", type=int, default=0, help="FAISS OpenMP threads (0: FAISS's default)")
-    parser.add_argument("--fetch-size", type=int, default=100, help="postgres_fdw rows per fetch from a shard "
-                        "(100: its default, and the store's)")
+    parser.add_argument("--fetch-size", type=int, default=50, help="postgres_fdw rows per fetch from a shard "
+                        "(50: the store's; postgres_fdw's own default is 100)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here (JSON)")
     args = parser.parse_args()
     import faiss
