@@ -119,7 +119,7 @@ def test_search_finds_what_the_folder_index_finds(store: str, tmp_path: Path, no
         got, want = mine.search(question, k=3, mode=mode), folder.search(question, k=3, mode=mode)
         assert got[0].doc_id == doc_id == want[0].doc_id, (question, spans(got), spans(want))
         if mode == "dense":  # exact kNN over a few vectors: the same ranking and (float32) the same scores
-            assert spans(got) == spans(want)
+            assert spans(got) == spans(want) and [h.location for h in got] == [h.location for h in want]
             assert [h.dense_score for h in got] == pytest.approx([h.dense_score for h in want], abs=1e-5)
         if mode == "bm25":  # the same words and the same formula: the same ranking and scores
             assert spans(got) == spans(want)
@@ -158,6 +158,9 @@ def test_incremental_rules_hold(store: str, tmp_path: Path) -> None:
         cached = con.execute("SELECT count(*) FROM rag_embeddings").fetchone()[0]  # type: ignore[index]
         held = con.execute("SELECT count(DISTINCT text_hash) FROM rag_chunks").fetchone()[0]  # type: ignore[index]
     assert cached >= held and Index(store).sync([folder]).embedded == 0
+    (folder / "ferry.txt").rename(folder / "ferries.txt")  # what rag index --watch does on a rename
+    renamed = Index(store).update([folder])
+    assert (renamed.added, renamed.removed, renamed.embedded) == (["ferries.txt"], ["ferry.txt"], 0)
 
 
 # ------------------------------------------------------------------ item 2: concurrency

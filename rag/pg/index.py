@@ -148,10 +148,25 @@ class PgIndex(Index):
         with self._writer(progress) as writer:
             return writer.upsert(files, problems)
 
+    def update(self, folders: Iterable[Path | str], progress: Progress | None = None) -> IndexReport:
+        """Bring the documents of ``folders`` in step with their files (``rag index --watch``, ``rag serve
+        --watch``): new and changed files indexed, documents whose file under a folder is gone removed; every
+        other document stays. The ``$RAG_SHARE`` of a writer applies, as for ``sync``."""
+        folders = [Path(f) for f in folders if Path(f).is_dir()]
+        share = from_env()
+        files, problems = find_files(folders)
+        files = [(path, doc_id) for path, doc_id in files if in_share(doc_id, share)]
+        with self._writer(progress) as writer:
+            return writer.mirror(files, problems, folders, lambda doc_id: in_share(doc_id, share))
+
     def remove(self, doc_ids: Iterable[str], progress: Progress | None = None) -> IndexReport:
         """Remove documents by id (an unknown id is named in ``problems``)."""
         with self._writer(progress) as writer:
             return writer.delete(doc_ids)
+
+    def _ingest(self, progress: Progress | None, rebuild: bool = False, prune: bool = False) -> Iterator[Any]:
+        """A folder index's writer has no place here: every write of a store goes through ``_writer``."""
+        raise NotImplementedError("a PostgreSQL store is written by PgIndex._writer, not by folder generations")
 
     @contextlib.contextmanager
     def _writer(self, progress: Progress | None, rebuild: bool = False, prune: bool = False) -> Iterator[PgWriter]:
