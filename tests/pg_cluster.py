@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 
 from rag.pg.local import LocalServer
-from rag.pg.sharding import create_sharded
+from rag.pg.sharding import main as sharding_command
 
 LAYOUTS = ("single", "sharded")
 
@@ -22,7 +22,7 @@ def cluster(root: Path) -> Iterator[dict[str, str]]:
     nodes = [LocalServer(root / name, durable=False) for name in ("single", "coordinator", "shard0", "shard1")]
     try:
         urls = [node.start() for node in nodes]
-        create_sharded(urls[1], urls[2:])
+        assert sharding_command([urls[1], *urls[2:]]) == 0  # python -m rag.pg.sharding COORDINATOR SHARD...
         yield {"single": urls[0], "sharded": urls[1]}
     finally:
         for node in nodes:

@@ -123,3 +123,30 @@ class LocalServer:
             self.stop(immediate=True)
         finally:
             shutil.rmtree(self.data, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rag.pg.local start|stop DIR [--port N]``: a PostgreSQL server with pgvector in DIR on this
+    machine (127.0.0.1 only, no password: for trying the store, not for sharing it)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m rag.pg.local", description=main.__doc__)
+    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("folder", type=Path, help="the server's data folder (made on first start)")
+    parser.add_argument("--port", type=int, default=5432)
+    args = parser.parse_args(argv)
+    server = LocalServer(args.folder, port=args.port)
+    try:
+        if args.action == "start":
+            print(server.start())
+        else:
+            server.stop()
+    except (ConfigError, OSError, subprocess.SubprocessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -72,3 +72,30 @@ def create_sharded(coordinator: str, shards: Sequence[str], dim: int = 384) -> N
 
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rag.pg.sharding COORDINATOR SHARD [SHARD ...] [--dim 384]``: lay out a sharded store."""
+    import argparse
+    import sys
+
+    from ..errors import RagError
+
+    parser = argparse.ArgumentParser(prog="python -m rag.pg.sharding", description=main.__doc__)
+    parser.add_argument("coordinator", help="postgresql:// URL of the coordinator's database")
+    parser.add_argument("shards", nargs="+", help="postgresql:// URLs of the shards' databases, as the coordinator "
+                        "reaches them")
+    parser.add_argument("--dim", type=int, default=384, help="vector dimension of the embedding model (384)")
+    args = parser.parse_args(argv)
+    try:
+        create_sharded(args.coordinator, args.shards, args.dim)
+    except (RagError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{redact(args.coordinator)}: a store over {len(args.shards)} shards; index into it with "
+          f"rag index --store {redact(args.coordinator)} PATH")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
