@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-# Paragraphs, lines, sentences, then a long sentence's clauses (after ; or :, before a dash, after a comma),
-# then words: a cut falls at the largest boundary that makes the pieces fit.
-SEPARATORS = [r"\n\n", r"\n", r"(?<=[.!?…])\s+", r"(?<=[;:])\s+", r"\s+(?=[\u2013\u2014]\s)", r"(?<=,)\s+", r" ", r""]
+SEPARATORS = [r"\n\n", r"\n", r"(?<=[.!?…])\s+", r"(?<=[;:])\s+", r" ", r""]
 
 
 @dataclass(frozen=True)
@@ -40,26 +38,15 @@ class Chunker:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self._splitter = None
-        self._specials: int | None = None
-
-    def _count_bare(self, text: str) -> int:
-        """Tokens of ``text`` without the encoder's special tokens ([CLS], [SEP]). The splitter adds up the
-        lengths of the pieces it merges: counted with them, every piece paid for its own [CLS] and [SEP], so a
-        long sentence cut into words came out as chunks of a quarter of the size (issue 13)."""
-        if self._specials is None:
-            self._specials = self.count_tokens("")
-        return max(self.count_tokens(text) - self._specials, 0)
 
     def _get_splitter(self):
         if self._splitter is None:
             from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-            self._count_bare("")
-            assert self._specials is not None
             self._splitter = RecursiveCharacterTextSplitter(
                 separators=SEPARATORS, is_separator_regex=True, keep_separator="end",
-                chunk_size=self.chunk_size - self._specials, chunk_overlap=self.chunk_overlap,
-                length_function=self._count_bare, strip_whitespace=True,
+                chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
+                length_function=self.count_tokens, strip_whitespace=True,
             )
         return self._splitter
 
@@ -74,22 +61,7 @@ class Chunker:
             for part_start, part in self._fit(piece, start):
                 spans.append(Span(offset + part_start, offset + part_start + len(part), part))
             cursor = start + 1
-        return self._merge_small(spans, text, offset)
-
-    def _merge_small(self, spans: list[Span], text: str, offset: int) -> list[Span]:
-        """Join neighbouring chunks while the joined text still fits. The splitter never merges across a
-        paragraph it had to cut, so a heading or a one-sentence paragraph next to a long one came out as a
-        chunk of its own (a fifth of the bundled corpus's chunks were under 40 tokens): too little for a
-        passage to say what it is about."""
-        out: list[Span] = []
-        for span in spans:
-            if out and span.start <= out[-1].end + 2 and span.end > out[-1].end:
-                joined = text[out[-1].start - offset : span.end - offset]
-                if self.count_tokens(joined) <= self.chunk_size:
-                    out[-1] = Span(out[-1].start, span.end, joined)
-                    continue
-            out.append(span)
-        return out
+        return spans
 
     def _fit(self, piece: str, start: int) -> list[tuple[int, str]]:
         """Token counts of merged splits can exceed the sum of their parts at the seams; halve such

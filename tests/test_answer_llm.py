@@ -140,13 +140,12 @@ def test_planted_orders_do_not_reach_a_summary_of_their_document(tmp_path):
         index.remove([attack.name])
 
 
-def test_a_number_inside_a_long_survey_sentence_is_found(assistant):
-    """The ISEAS survey sentence (435 characters, four figures) used to be shredded into five chunks."""
-    answer = assistant.ask("How many people, from how many countries, took part in the ISEAS-Yusof Ishak "
-                           "Institute's 2022 survey about AUKUS?")
+def test_a_number_question_is_answered_with_its_number(assistant):
+    answer = assistant.ask("How much longer does President Yoon Suk-yeol have left in office, according to the "
+                           "SCMP article?")
     assert not answer.abstained, (answer.raw, answer.claims)
-    assert "1,677" in answer.text or "1677" in answer.text, answer.text
-    assert all(c.doc_id.startswith("001") or c.doc_id.startswith("002") for c in answer.citations)
+    assert "three" in answer.text.lower() or "3" in answer.text, answer.text
+    assert all(c.doc_id[:3] in ("001", "002") for c in answer.citations), answer.citations
 
 
 @pytest.mark.parametrize("question", [
