@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from . import prompts
 from .asks import asks_for_number, states_number
-from .config import AnswerSettings, Reason
+from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by
 from .errors import ConfigError
 from .generation import Generator, make_generator
@@ -245,7 +245,7 @@ class Assistant:
             standalone = self.generator.rewrite(history, question)
             timings["rewrite_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        hits = tuple(self.retriever.search(standalone, k=s.k, mode=s.mode))
+        hits = self._search(standalone)
         stream.passages = hits
         timings["retrieval_s"] = time.perf_counter() - t1
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
@@ -316,6 +316,22 @@ class Assistant:
         stream.answer = Answer(question=question, standalone=standalone, text=text, claims=tuple(claims),
                                citations=citations(kept, hits), passages=hits, abstained=False, raw=raw,
                                timings=_rounded(timings))
+
+    def _search(self, question: str) -> tuple[Hit, ...]:
+        """The k passages for ``question``, no more than ``per_document`` of them from one document while other
+        documents have passages to offer; in rank order."""
+        s = self.settings
+        if not s.per_document:
+            return tuple(self.retriever.search(question, k=s.k, mode=s.mode))
+        found = self.retriever.search(question, k=min(4 * s.k, SEARCH_K[1]), mode=s.mode)
+        taken: dict[str, int] = {}
+        picked = []
+        for hit in found:
+            if len(picked) < s.k and taken.get(hit.doc_id, 0) < s.per_document:
+                picked.append(hit)
+                taken[hit.doc_id] = taken.get(hit.doc_id, 0) + 1
+        rest = [h for h in found if h not in picked][: s.k - len(picked)]  # too few documents: fill in rank order
+        return tuple(sorted([*picked, *rest], key=lambda h: h.rank))
 
     def _documents(self, hits: Sequence[Hit]) -> list[str]:
         """The whole texts of the documents ``hits`` come from (each once)."""

@@ -140,6 +140,9 @@ class AnswerSettings:
     # NONE) and answer with those sentences, quoted and cited. Off: with the bundled 1.5B model it rescued as many
     # unanswerable questions into wrong answers as answerable ones into right ones (eval/RESULTS.md, issue 13).
     evidence: str = "off"
+    # At most this many of the k passages from one document (0 = no limit): a question whose answer spans two
+    # documents needs both shown, and the best-matching document otherwise fills every place.
+    per_document: int = 0
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
@@ -151,6 +154,8 @@ class AnswerSettings:
         _one_of("mode", self.mode, MODES)
         _one_of("prompt", self.prompt, PROMPTS)
         _one_of("verify", self.verify, VERIFY)
+        if not isinstance(self.per_document, int) or self.per_document < 0:
+            raise ConfigError(f"per_document must be an integer >= 0, got {self.per_document!r}")
         if not isinstance(self.context_tokens, int) or self.context_tokens < 0:
             raise ConfigError(f"context_tokens must be an integer >= 0, got {self.context_tokens!r}")
         if not isinstance(self.max_tokens, int) or self.max_tokens < 8:

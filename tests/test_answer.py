@@ -367,3 +367,13 @@ def test_no_evidence_is_chosen_for_a_question_about_someone_never_mentioned(inde
     answer = Assistant(indexed, AnswerSettings(min_dense_score=-1.0, evidence="rescue"), generator).ask(
         "What did Jacinda Pemberton say about AUKUS Pillar 2?")
     assert answer.abstained and all(system != prompts.SELECT_SYSTEM for system, _ in generator.prompts)
+
+
+def test_per_document_limits_how_many_passages_one_document_fills(indexed):
+    question = "Which countries could join AUKUS Pillar 2?"
+    free = assistant(indexed, prompts.ABSTAIN).ask(question).passages
+    capped = assistant(indexed, prompts.ABSTAIN, per_document=1).ask(question).passages
+    docs = [h.doc_id for h in capped]
+    assert len(set(docs)) == len(docs) >= 4  # one passage per document
+    assert len({h.doc_id for h in free}) < len(free)  # (without the limit one document takes several places)
+    assert [h.rank for h in capped] == sorted(h.rank for h in capped)
