@@ -319,7 +319,7 @@ class Assistant:
 
     def _search(self, question: str) -> tuple[Hit, ...]:
         """The k passages for ``question``, no more than ``per_document`` of them from one document while other
-        documents have passages to offer; in rank order."""
+        documents have passages to offer (from the best 4k); in rank order."""
         s = self.settings
         if not s.per_document:
             return tuple(self.retriever.search(question, k=s.k, mode=s.mode))

@@ -159,10 +159,13 @@ def test_false_premises_and_missing_numbers_abstain(assistant, question):
 
 
 def test_a_multi_document_question_is_shown_both_documents_and_answered_only_from_them(assistant):
-    answer = assistant.ask("Why is South Korea seen as especially exposed to Chinese pressure over Pillar 2, "
-                           "and what past episode illustrates this?")
+    """Albanese's words are in the SCMP piece (reprinted by Caliber.az) and in RT: both must be shown (at most
+    three of the five passages come from one document) and every sentence shown must be supported."""
+    answer = assistant.ask("How has Australian Prime Minister Anthony Albanese described the prospect of Japan "
+                           "joining AUKUS?")
     shown = {h.doc_id[:3] for h in answer.passages}
-    assert {"000", "001"} <= shown or {"000", "002"} <= shown, shown
+    assert "004" in shown and shown & {"001", "002"}, shown
     assert not answer.abstained, (answer.raw, answer.claims)
     assert all(claim.supported for claim in answer.claims if f"[{claim.citations[0]}]" in answer.text)
-    assert "econom" in answer.text.lower(), answer.text
+    assert {c.doc_id[:3] for c in answer.citations} <= {"001", "002", "004"}, answer.citations
+    assert any(w in answer.text.lower() for w in ("three-way", "no plans", "membership")), answer.text
