@@ -86,6 +86,7 @@ class SentenceOut(BaseModel):
     support: float
     judge: float | None
     note: str
+    quoted: bool = False  # a passage sentence the model chose as evidence, shown word for word
 
 
 class ClosestOut(PassageOut):
