@@ -111,13 +111,19 @@ def passages_block(passages: Sequence[tuple[str, str]]) -> str:
     A title is written once above a run of passages from the same document: titles are long and
     the model reads about 80 tokens a second here.
     """
+    return numbered_block(passages, "[{n}]")
+
+
+def numbered_block(items: Sequence[tuple[str, str]], label: str) -> str:
+    """``[(title, text), ...]`` numbered from 1 with ``label`` (``"[{n}]"``, ``"({n})"``), each title written
+    once above a run of items from the same document."""
     lines: list[str] = []
     previous = None
-    for n, (title, text) in enumerate(passages, 1):
+    for n, (title, text) in enumerate(items, 1):
         if title != previous:
             lines.append(f"Document: {short_title(quote(title))}")
             previous = title
-        lines.append(f"[{n}] {quote(text)}")
+        lines.append(f"{label.format(n=n)} {quote(text)}")
     return "\n".join(lines)
 
 
@@ -133,14 +139,8 @@ def answer_user(question: str, passages: Sequence[tuple[str, str]]) -> str:
 
 def select_user(question: str, sentences: Sequence[tuple[str, str]]) -> str:
     """``[(title, sentence), ...]`` numbered from 1, a title written once above its document's sentences."""
-    lines: list[str] = []
-    previous = None
-    for n, (title, text) in enumerate(sentences, 1):
-        if title != previous:
-            lines.append(f"Document: {short_title(quote(title))}")
-            previous = title
-        lines.append(f"({n}) {quote(text)}")
-    return f"Sentences:\n{chr(10).join(lines)}\n\nQuestion: {quote(question)}\n\nWhich sentences answer it?"
+    return (f"Sentences:\n{numbered_block(sentences, '({n})')}\n\nQuestion: {quote(question)}\n\n"
+            "Which sentences answer it?")
 
 
 def select_grammar(count: int, most: int = 3) -> str:
