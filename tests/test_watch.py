@@ -258,7 +258,7 @@ def test_add_change_rename_delete_with_the_real_model(folder: Path, tmp_path: Pa
 def test_rag_index_watch_logs_each_change_and_stops_on_ctrl_c(folder: Path, tmp_path: Path):
     command = [sys.executable, "-m", "rag.cli", "index", "--watch", str(folder), "--index", str(tmp_path / "index")]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")),  # pyright: ignore
                               daemon=True)
@@ -268,7 +268,12 @@ def test_rag_index_watch_logs_each_change_and_stops_on_ctrl_c(folder: Path, tmp_
         (folder / "ferry.txt").write_text(f"Ferry notes\n\n{FIRST}\n", encoding="utf-8")
         wait_for(lambda: any(line.rstrip().endswith("added: ferry.txt") for line in lines))
         process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
+        try:
+            assert process.wait(30) == 0
+        except subprocess.TimeoutExpired:  # seen once in CI under load: say where every thread was
+            process.send_signal(signal.SIGABRT)  # faulthandler prints each thread's stack on stderr
+            time.sleep(3)
+            pytest.fail("rag index --watch did not stop within 30 s of Ctrl-C; its log:\n" + "".join(lines))
     finally:
         if process.poll() is None:
             process.kill()
