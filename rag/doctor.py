@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .onnx_file import EXPORT_COMMAND
 from .probe import REBUILD
 
 MIN_FREE_DISK = 2 * 1024**3
@@ -281,7 +282,8 @@ def check_decode(model: Path | None = None, command: ProbeCommand | None = None,
 
 def check_embedder(index_dir: Path) -> Check:
     """The embedding model loads and embeds a sentence into a unit vector (the one the index was built
-    with, when there is an index)."""
+    with, when there is an index), for documents and for queries: the bundled model's queries go through its
+    ONNX export when ``make install`` made it, and must get the same vector."""
     import numpy as np
 
     from .embedding import get_embedder
@@ -295,7 +297,8 @@ def check_embedder(index_dir: Path) -> Check:
             embedder = index.embedder if index.exists() else get_embedder()
         except RagError:
             embedder = get_embedder()  # the index check reports what is wrong with the index
-        vector = np.asarray(embedder.embed_batch(["Which countries could join Pillar 2?"]))
+        vector = np.asarray(embedder.embed(["Which countries could join Pillar 2?"]))
+        query = np.asarray(embedder.embed_batch(["Which countries could join Pillar 2?"]))
     except Exception as exc:  # any failure here is the finding
         detail, fix = split_fix(_one_line(exc))
         return Check("embedder", False, detail, fix or "reinstall it: `.venv/bin/pip install --force-reinstall "
@@ -305,8 +308,31 @@ def check_embedder(index_dir: Path) -> Check:
         return Check("embedder", False, f"{embedder.model_id} returned a bad vector (shape {vector.shape}, "
                      f"norm {norm:.3f})", "reinstall torch and sentence-transformers: run `make install`")
     seconds = time.perf_counter() - started
-    return Check("embedder", True, f"{embedder.model_id} ({embedder.dim}-d) loaded and embedded in {seconds:.1f} s",
-                 data={"model_id": embedder.model_id, "dim": embedder.dim, "seconds": round(seconds, 3)})
+    data = {"model_id": embedder.model_id, "dim": embedder.dim, "seconds": round(seconds, 3)}
+    queries, ok = _query_path(embedder, vector, query, data)
+    return Check("embedder", ok, f"{embedder.model_id} ({embedder.dim}-d) loaded and embedded in {seconds:.1f} s; "
+                 f"{queries}", "" if ok else f"make the export again: `{EXPORT_COMMAND} --force`", data)
+
+
+def _query_path(embedder: Any, document: Any, query: Any, data: dict[str, Any]) -> tuple[str, bool]:
+    """How queries are embedded, in words, and whether that is sound (the ONNX export agrees with torch)."""
+    from .embedding import BUNDLED_MODEL_ID
+
+    backend = getattr(embedder, "query_backend", "torch")
+    distance = float(1.0 - (document * query).sum()) if query.shape == document.shape else float("inf")
+    data.update(query_backend=backend, query_distance=distance)
+    if backend == "onnx":
+        if distance > 1e-3:
+            return f"queries by its ONNX export differ from torch's (cosine distance {distance:.1e})", False
+        return f"queries by its ONNX export, without torch (cosine distance to torch {max(distance, 0):.1g})", True
+    if embedder.model_id != BUNDLED_MODEL_ID:
+        return "queries by torch too (only the bundled model has a fast query embedder)", True
+    from .onnx_file import current_onnx
+
+    if current_onnx() is not None:
+        return "its ONNX export is there but does not load (is onnxruntime installed?): queries load torch", False
+    return (f"queries load torch too (about 5 s for each one-shot `rag search`); for about 1 s, make the fast "
+            f"query embedder: `{EXPORT_COMMAND}`"), True
 
 
 def check_index(index_dir: Path) -> Check:
