@@ -14,9 +14,10 @@ Importing this package loads no model; models load on first use, once per proces
 """
 
 from collections.abc import Iterable
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .answer import Answer, AnswerStream, Assistant, Citation, Claim
 from .chunking import Chunker, Span
 from .config import MODES, AnswerSettings, ServerSettings, Settings
 from .documents import Document, find_files, load_document
@@ -35,19 +36,37 @@ from .errors import (
     RagError,
     WaitTimeoutError,
 )
-from .generation import (
-    GENERATORS,
-    ExtractiveGenerator,
-    Generator,
-    LlamaGenerator,
-    TransformersGenerator,
-    make_generator,
-)
 from .index import FORMAT_VERSION, Index, IndexReport
 from .models import bundled_gguf
 from .retriever import Hit, Retriever
 from .vectorstore import FaissStore, VectorStore
-from .workspace import UploadResult, Workspace
+
+# The answer machinery loads when first named (``rag.Assistant``, ``from rag import Workspace``): a one-shot
+# ``rag search`` never needs it, and importing it cost the command about 0.05-0.1 s of its 1 s.
+_LAZY = {**dict.fromkeys(("Answer", "AnswerStream", "Assistant", "Citation", "Claim"), "answer"),
+         **dict.fromkeys(("GENERATORS", "ExtractiveGenerator", "Generator", "LlamaGenerator", "TransformersGenerator",
+                          "make_generator"), "generation"),
+         **dict.fromkeys(("UploadResult", "Workspace"), "workspace")}
+if TYPE_CHECKING:
+    from .answer import Answer, AnswerStream, Assistant, Citation, Claim
+    from .generation import (
+        GENERATORS,
+        ExtractiveGenerator,
+        Generator,
+        LlamaGenerator,
+        TransformersGenerator,
+        make_generator,
+    )
+    from .workspace import UploadResult, Workspace
+
+
+def __getattr__(name: str) -> Any:
+    """``rag.Assistant`` and the other names of ``_LAZY``, imported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rag' has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def open_index(path: str | Path | None = None, settings: Settings | None = None) -> Index:

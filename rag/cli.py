@@ -7,16 +7,19 @@ import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .answer import Answer
 from .cli_common import INDEX_OPTION, tqdm_progress
 from .config import ANSWER_K, GENERATORS, MODES, SEARCH_K, VERIFY, AnswerSettings, Settings, default_index_dir
 from .errors import RagError
 from .index import Index
-from .retriever import search_json
-from .workspace import Workspace
+from .retriever import Retriever, search_json
+
+if TYPE_CHECKING:  # the answer machinery loads only for the commands that answer: `rag search` stays quick
+    from .answer import Answer
+    from .workspace import Workspace
 
 MODEL_OPTION = click.option(
     "--model", default="", metavar="DIR",
@@ -128,8 +131,8 @@ def index_cmd(paths: tuple[Path, ...], index_dir: Path | None, model: str, chunk
 def search(query: str, k: int, mode: str, doc_ids: tuple[str, ...], index_dir: Path | None,
            as_json: bool) -> None:
     """Find the passages that best match QUERY."""
-    workspace = Workspace(Index(index_dir or default_index_dir()))
-    hits = workspace.search(query, k=k, mode=mode, doc_ids=list(doc_ids) or None)
+    retriever = Retriever(Index(index_dir or default_index_dir()))  # what Workspace.search asks, without the answers
+    hits = retriever.search(query, k=k, mode=mode, doc_ids=list(doc_ids) or None)
     if as_json:
         click.echo(json.dumps(search_json(query, mode, hits), ensure_ascii=False, indent=2))
         return
@@ -193,6 +196,8 @@ def _answer_options(fn):
 
 def _workspace(index_dir: Path | None, generator: str, llm: str, k: int, mode: str, verify: str,
                context_tokens: int) -> Workspace:
+    from .workspace import Workspace
+
     settings = AnswerSettings(generator=generator, model=llm, k=k, mode=mode, verify=verify,
                               context_tokens=context_tokens)
     index = Index(index_dir or default_index_dir())
