@@ -35,11 +35,12 @@ RETRIEVAL_DEPTH = 10  # recall@k is reported for k = 1..10; MRR counts a first r
 def evaluate(questions: list[dict[str, Any]], assistant: Assistant,
              progress: Callable[[Iterable], Iterable] = iter) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score ``assistant`` on ``questions`` (see ``eval.gold``); ``progress`` wraps the question loop."""
-    rows = [_one(q, assistant) for q in progress(questions)]
+    rows = [score_question(q, assistant) for q in progress(questions)]
     return summarize(rows, assistant), rows
 
 
-def _one(q: dict[str, Any], assistant: Assistant) -> dict[str, Any]:
+def score_question(q: dict[str, Any], assistant: Assistant) -> dict[str, Any]:
+    """Ask ``assistant`` one gold question ``q`` and score what it answered: one row of a run."""
     s = assistant.settings
     hits = assistant.retriever.search(q["question"], k=RETRIEVAL_DEPTH, mode=s.mode)
     relevant = [passage_is_relevant(h.text, q["evidence"]) for h in hits]  # no evidence: never relevant

@@ -178,7 +178,8 @@ class Assistant:
         self.index = index
         self.settings = settings or AnswerSettings()
         self.retriever = retriever or Retriever(index)
-        self.generator = generator or make_generator(self.settings.generator, self.settings.model)
+        self.generator = generator or make_generator(self.settings.generator, self.settings.model,
+                                                     **self.settings.generator_options())
         # One answer at a time, each made from start to end on this worker's thread: a 2-core CPU can't do
         # two well, and no lock is ever held across a yield to a reader that may vanish.
         self._worker = worker or Worker("rag-answers")
@@ -205,7 +206,8 @@ class Assistant:
         index, retriever, worker (so one answer runs at a time across all of them) and, when the
         generator and model stay the same, its loaded model."""
         settings = AnswerSettings.from_dict({**self.settings.to_dict(), **changes})
-        same_model = (settings.generator, settings.model) == (self.settings.generator, self.settings.model)
+        same_model = ((settings.generator, settings.model, settings.generator_options())
+                      == (self.settings.generator, self.settings.model, self.settings.generator_options()))
         return Assistant(self.index, settings, self.generator if same_model else None, retriever=self.retriever,
                          worker=self._worker)
 
@@ -271,17 +273,21 @@ class Assistant:
                                                                                         strict=True)],
                                            s.prompt, s.max_tokens):
             if not pieces:
-                timings["first_token_s"] = time.perf_counter() - t0
+                now = time.perf_counter()
+                timings["first_token_s"], timings["prefill_s"] = now - t0, now - t2
             pieces.append(piece)
             yield piece
         timings["generation_s"] = time.perf_counter() - t2
+        if pieces:
+            timings["writing_s"] = timings["generation_s"] - timings["prefill_s"]
         raw = "".join(pieces).strip()
         t3 = time.perf_counter()
         known = [*(h.text for h in hits), *(h.title for h in hits)]
         if echoable(standalone, known) != standalone:  # a name no passage has: do the documents have it?
             known += self._documents(hits)
         claims = verify(raw, hits, [e.text for e in excerpts], standalone, mode=s.verify, min_support=s.min_support,
-                        judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known)
+                        judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known,
+                        trust_support=s.trust_support)
         if s.injection_defence == "screen":
             claims = self._screen(claims, hits)
         kept = [c for c in claims if c.supported]

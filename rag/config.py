@@ -144,6 +144,15 @@ class AnswerSettings:
     # documents needs both shown, and the best-matching document otherwise fills every place. 3 measured best of
     # 0, 2 and 3 on the dev gold set (eval/RESULTS.md, issue 13).
     per_document: int = 3
+    # Speed (llama generator; eval/RESULTS.md, issue 15). Prompt-lookup decoding: at each step, up to this many
+    # tokens that followed the same words earlier in the prompt are checked in one batch (0 = off); the
+    # answer is the same greedy text, written faster where it copies the passages.
+    draft_tokens: int = 0
+    # llama.cpp's flash attention kernel for reading the prompt.
+    flash_attn: bool = False
+    # A sentence whose content words are all (this share) in its cited passages, numbers and names too, is kept
+    # without asking the judge; above 1 = the judge reads every sentence.
+    trust_support: float = 1.1
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
@@ -161,12 +170,26 @@ class AnswerSettings:
             raise ConfigError(f"context_tokens must be an integer >= 0, got {self.context_tokens!r}")
         if not isinstance(self.max_tokens, int) or self.max_tokens < 8:
             raise ConfigError(f"max_tokens must be an integer >= 8, got {self.max_tokens!r}")
+        if not isinstance(self.draft_tokens, int) or not 0 <= self.draft_tokens <= 16:
+            raise ConfigError(f"draft_tokens must be an integer from 0 to 16, got {self.draft_tokens!r}")
+        if not isinstance(self.flash_attn, bool):
+            raise ConfigError(f"flash_attn must be true or false, got {self.flash_attn!r}")
+        if not isinstance(self.trust_support, int | float) or not 0.0 <= self.trust_support <= 1.1:
+            raise ConfigError(f"trust_support must be in [0, 1.1], got {self.trust_support!r}")
         for name in ("min_dense_score", "min_support", "judge_threshold", "relevance_threshold"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [-1, 1], got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def generator_options(self) -> dict[str, Any]:
+        """What ``make_generator`` takes from these settings besides the backend and model.
+
+        >>> AnswerSettings(draft_tokens=4).generator_options()
+        {'flash_attn': False, 'draft_tokens': 4}
+        """
+        return {"flash_attn": self.flash_attn, "draft_tokens": self.draft_tokens} if self.generator == "llama" else {}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerSettings:

@@ -114,7 +114,8 @@ class LlamaGenerator(Generator):
 
     name = "llama"
 
-    def __init__(self, model_path: str | Path = "", n_ctx: int = 2048, threads: int | None = None) -> None:
+    def __init__(self, model_path: str | Path = "", n_ctx: int = 2048, threads: int | None = None, *,
+                 flash_attn: bool = False, draft_tokens: int = 0) -> None:
         self.model_path = Path(model_path) if model_path else None
         if self.model_path is not None and not self.model_path.is_file():
             raise ConfigError(f"llama model must be a GGUF file, got {str(model_path)!r}")
@@ -122,6 +123,11 @@ class LlamaGenerator(Generator):
             raise ConfigError(f"n_ctx must be at least 512, got {n_ctx!r}")
         self.n_ctx = n_ctx
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        if not isinstance(draft_tokens, int) or not 0 <= draft_tokens <= MAX_DRAFT:
+            raise ConfigError(f"draft_tokens must be an integer from 0 to {MAX_DRAFT}, got {draft_tokens!r}")
+        self.flash_attn = flash_attn
+        self.draft_tokens = draft_tokens
+        self.drafted = self.accepted = 0  # prompt-lookup tokens proposed and accepted so far (benchmarks)
         self.extra_bufts: bool | None = None  # chosen at load time (rag.probe)
         self._llm = None
         self._states: dict[tuple[int, ...], LlamaState] = {}
@@ -140,7 +146,8 @@ class LlamaGenerator(Generator):
         path = self.model_path or bundled_gguf()
         self.extra_bufts = choose_extra_bufts(path, self.threads)
         self._llm = llm = load_llama(path, self.extra_bufts, n_ctx=self.n_ctx, n_threads=self.threads,
-                                     n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
+                                     n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False,
+                                     flash_attn=self.flash_attn)
         self._eos = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
         self._yes_no = _yes_no_ids(lambda text: llm.tokenize(text.encode(), add_bos=False, special=False))
 
@@ -201,14 +208,15 @@ class LlamaGenerator(Generator):
         tokens, fixed = self._tokens(system, user)
         self._restore_prefix(tokens, fixed)
         budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
-        pending = b""
-        rules = None
-        if grammar is not None:
+        if grammar is None:
+            ids = self._greedy(tokens, budget)
+        else:
             from llama_cpp import LlamaGrammar
 
             rules = LlamaGrammar.from_string(grammar, verbose=False)
-        for count, token in enumerate(llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0,
-                                                   repeat_penalty=1.0, reset=True, grammar=rules)):
+            ids = llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0, reset=True, grammar=rules)
+        pending = b""
+        for count, token in enumerate(ids):
             if token in self._eos or count >= budget:
                 break
             pending += llm.detokenize([token])
@@ -218,6 +226,55 @@ class LlamaGenerator(Generator):
                 continue
             pending = b""
             yield text
+
+    def _greedy(self, tokens: list[int], budget: int) -> Iterator[int]:
+        """The greedy continuation of ``tokens``, token by token, reusing the context's common prefix.
+
+        With ``draft_tokens`` (prompt-lookup decoding), each step proposes the tokens that followed the
+        last two written tokens' most recent earlier occurrence (answers copy the passages' words) and checks
+        them all in one batch: the accepted ones cost a fraction of writing them one by one. Every token is
+        still the model's greedy choice at its position; only the arithmetic of a batch may round a near tie
+        the other way (eval/RESULTS.md measures what that does to answers)."""
+        import numpy as np
+
+        llm = self._loaded()
+        vocab = llm.n_vocab()
+        common = 0
+        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+            if a != b:
+                break
+            common += 1
+        llm.n_tokens = common
+        llm.eval(tokens[common:])
+        token = int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(vocab,))))
+        seen = list(tokens)
+        for _ in range(budget):
+            yield token
+            if token in self._eos:
+                return
+            seen.append(token)
+            past = llm.n_tokens
+            room = self.n_ctx - past - 2  # the context must hold the batch and one more token
+            draft = lookup(seen, min(self.draft_tokens, room)) if self.draft_tokens and room > 0 else []
+            batch = [token, *draft]
+            llm._ctx.kv_cache_seq_rm(-1, past, -1)
+            llm._batch.set_batch(batch=batch, n_past=past, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[past : past + len(batch)] = batch
+            rows = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(batch), vocab))
+            best = [int(i) for i in rows.argmax(axis=1)]
+            taken = 0
+            while taken < len(draft) and best[taken] == draft[taken]:
+                taken += 1
+            self.drafted += len(draft)
+            self.accepted += taken
+            llm.n_tokens = past + 1 + taken  # the written token and the accepted drafts; the rest is dropped
+            for accepted in draft[:taken]:
+                yield accepted
+                if accepted in self._eos:
+                    return
+                seen.append(accepted)
+            token = best[taken]
 
     def yes_probability(self, system: str, user: str) -> float | None:
         return self._owner.call(self._yes_probability, system, user)
@@ -240,6 +297,24 @@ class LlamaGenerator(Generator):
 
 
 _construct = threading.Lock()
+MAX_DRAFT = 16  # prompt-lookup tokens checked per step, at most
+
+
+def lookup(tokens: Sequence[int], most: int, ngram: int = 2) -> list[int]:
+    """Up to ``most`` tokens that followed the latest earlier occurrence of ``tokens``' last ``ngram``
+    tokens (or, failing that, of its last token): a guess at what comes next when the text copies itself.
+
+    >>> lookup([5, 6, 7, 8, 9, 1, 6, 7], 3)
+    [8, 9, 1]
+    >>> lookup([1, 2, 3], 3)
+    []
+    """
+    for size in range(min(ngram, len(tokens) - 1), 0, -1):
+        tail = list(tokens[-size:])
+        for start in range(len(tokens) - size - 1, -1, -1):
+            if list(tokens[start : start + size]) == tail:
+                return list(tokens[start + size : start + size + most])
+    return []
 
 
 def load_llama(path: str | Path, extra_bufts: bool, **options):

@@ -65,12 +65,14 @@ class Claim:
 
 def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, question: str = "", *,
            mode: str = "lexical", min_support: float = 0.5, judge_threshold: float = 0.5,
-           judge: Judge | None = None, known: Sequence[str] | None = None) -> list[Claim]:
+           judge: Judge | None = None, known: Sequence[str] | None = None,
+           trust_support: float = 1.1) -> list[Claim]:
     """Split ``raw`` into sentences; keep each one's valid markers; decide whether it is supported.
 
     Words and numbers are checked against the whole cited ``hits``; the ``judge`` (used when ``mode`` is
     ``"judge"``) reads only what the model was shown of them (``shown``, default the hits' text), which is
-    shorter and so quicker to read. ``mode="off"`` keeps every cited sentence.
+    shorter and so quicker to read; it is not asked about a sentence whose support reaches ``trust_support``
+    (its numbers and names all found too). ``mode="off"`` keeps every cited sentence.
     """
     shown = list(shown) if shown is not None else [h.text for h in hits]
     # Names in the question are context an answer may echo ("The RUSI piece says …"), but only names the
@@ -105,7 +107,7 @@ def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, qu
                                 note=f"not in the cited passages: {', '.join(sorted(missing))}"))
             continue
         p_yes = (judge(text, "\n".join(shown[n - 1] for n in cited))
-                 if judge is not None and mode == "judge" and lexical >= min_support else None)
+                 if judge is not None and mode == "judge" and min_support <= lexical < trust_support else None)
         ok = lexical >= min_support and (p_yes is None or p_yes >= judge_threshold)
         if not ok:
             note = ("few of its words are in the cited passages" if lexical < min_support

@@ -78,6 +78,17 @@ def test_judge_can_reject_a_sentence_whose_words_all_occur(indexed):
     assert answer.claims[0].note == "the judge found no support"
 
 
+def test_trusted_support_keeps_a_sentence_without_asking_the_judge(indexed):
+    # every content word, number and name of the sentence is in its passage: the judge is not asked
+    a = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].", judge=0.1, trust_support=1.0)
+    answer = a.ask("Which countries could join AUKUS Pillar 2?")
+    assert not answer.abstained and answer.claims[0].judge is None and answer.claims[0].support == 1.0
+    # a sentence with a word the passage lacks still goes to the judge, which rejects it
+    a = assistant(indexed, lambda user: f"{first_sentence(user, 1)} quietly [1].", judge=0.1, trust_support=1.0)
+    answer = a.ask("Which countries could join AUKUS Pillar 2?")
+    assert answer.abstained and answer.claims[0].judge == 0.1
+
+
 def test_a_true_answer_to_another_question_is_an_abstention(indexed):
     def judge(system, user):
         return 0.1 if system == prompts.RELEVANCE_SYSTEM else 0.95
@@ -155,6 +166,10 @@ def test_answer_settings_validate_and_round_trip():
         AnswerSettings(generator="gpt")
     with pytest.raises(ConfigError, match="unknown answer setting"):
         AnswerSettings.from_dict({"temperature": 1})
+    with pytest.raises(ConfigError, match="draft_tokens must be an integer from 0 to 16, got 40"):
+        AnswerSettings(draft_tokens=40)
+    with pytest.raises(ConfigError, match="trust_support must be in"):
+        AnswerSettings(trust_support=2)
 
 
 def test_variants_share_the_index_lock_and_model_of_their_base(indexed):

@@ -169,3 +169,19 @@ def test_a_multi_document_question_is_shown_both_documents_and_answered_only_fro
     assert all(claim.supported for claim in answer.claims if f"[{claim.citations[0]}]" in answer.text)
     assert {c.doc_id[:3] for c in answer.citations} <= {"001", "002", "004"}, answer.citations
     assert any(w in answer.text.lower() for w in ("three-way", "no plans", "membership")), answer.text
+
+
+def test_prompt_lookup_drafting_writes_the_same_answer_and_accepts_copied_tokens():
+    from rag.generation import LlamaGenerator
+
+    passage = ("Under the proposed bill, anyone who leaks designated security information could face up to five "
+               "years in prison and a fine of up to 5 million yen.")
+    user = prompts.answer_user("What is the penalty for leaking security information under the bill?",
+                               [("Japan security clearance", passage)])
+    system = prompts.ANSWER_SYSTEMS["guided"]
+    plain, drafting = LlamaGenerator(), LlamaGenerator(draft_tokens=8)
+    written = "".join(plain.complete(system, user, 60))
+    assert "five years" in written, written
+    assert "".join(drafting.complete(system, user, 60)) == written
+    assert 0 < drafting.accepted <= drafting.drafted
+    assert plain.drafted == 0
