@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e ".[peer]"       # once: LangChain's FAISS store, LlamaCpp wrapper and stuff chain
     .venv/bin/python -m rag_eval.bench_peer [--gold eval/gold/aukus-test.jsonl] [--limit N] [--corpus corpus]
-                                            [--out eval/reports/bench-peer.json]
+                                            [--out eval/reports/bench-peer.json] [--peer-first]
 
 The peer is the recipe as tutorials write it: each ``.txt``/``.md`` file of the corpus read whole by LangChain's
 ``TextLoader`` (UTF-8; no cleaning: captions, bylines and repeated lines stay), split by
@@ -17,12 +17,13 @@ this project chose (``rag.probe``) as its ``client``.
 
 Ours: ``rag.Assistant`` with default settings over an index of the same corpus, built in a temporary folder.
 
-Both run in this process one after the other (ours first), the questions in the same order, every model loaded
-(and one short decode made) before any timing. Both are scored by the harness's judging (``eval.matching``): an
-answer is right when it abstained not and holds every ``must_include``; a cited passage is relevant when it holds
-gold evidence. The peer abstains when its reply is empty or its first sentence says it does not know
-(``rag.verify.ABSTAIN_LIKE`` or "I don't know"-like words); its citations are the 4 chunks the recipe returns as
-sources, counted, like ours, only when it answered. Writes a JSON report and prints a table; ratios are ours / peer.
+Both run in this process one after the other (ours first unless ``--peer-first``), the questions in the same
+order, every model loaded (and one short decode made) before any timing. Both are scored by the harness's judging
+(``eval.matching``): an answer is right when it did not abstain and holds every ``must_include``; a cited passage is
+relevant when it holds gold evidence. The peer abstains when its reply is empty or its first sentence says it does
+not know (``rag.verify.ABSTAIN_LIKE`` or "I don't know"-like words); its citations are the 4 chunks the recipe
+returns as sources, counted, like ours, only when it answered. Writes a JSON report and prints a table; ratios are
+ours / peer. About 25 minutes for the 47 test questions on 2 cores (ours ~10 s a question, the peer ~15-20 s).
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "total.p50_s": percentile(total, 0.5) if total else None,
         "total.p95_s": percentile(total, 0.95) if total else None,
     }
+    for key in ("prompt_tokens", "reply_tokens"):
+        counted = [r[key] for r in rows if key in r]
+        if counted:
+            summary[f"{key}.mean"] = mean(counted)
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}
 
 
@@ -149,7 +154,8 @@ TABLE = (("index time (s)", "index_s", "{:.1f}"), ("chunks", "chunks", "{}"),
          ("abstained right (unanswerable)", "abstention.right", "{:.3f}"),
          ("answered unanswerable (wrong)", "abstention.wrong", "{:.3f}"),
          ("citation precision", "citation.precision", "{:.3f}"), ("citation recall", "citation.recall", "{:.3f}"),
-         ("gold evidence shown to the model", "retrieval.shown_relevant", "{:.3f}"))
+         ("gold evidence shown to the model", "retrieval.shown_relevant", "{:.3f}"),
+         ("prompt tokens, mean", "prompt_tokens.mean", "{:.0f}"), ("reply tokens, mean", "reply_tokens.mean", "{:.0f}"))
 
 
 def table(report: dict[str, Any]) -> str:
@@ -205,9 +211,11 @@ def run_ours(assistant: Any, questions: Sequence[dict[str, Any]], progress: Call
     return rows
 
 
-def run_peer(retriever: Any, chain: Any, questions: Sequence[dict[str, Any]],
-             progress: Callable[[str], None]) -> list[dict]:
-    """The recipe on each question: retrieve 4 chunks, stream the stuff chain's answer."""
+def run_peer(retriever: Any, chain: Any, questions: Sequence[dict[str, Any]], progress: Callable[[str], None],
+             count_tokens: Callable[[str], int] | None = None) -> list[dict]:
+    """The recipe on each question: retrieve 4 chunks, stream the stuff chain's answer. With ``count_tokens``
+    (the model's tokenizer), each row also says, counted after the timing, how many tokens the prompt and the
+    reply took (what first-token and total times grow with)."""
     rows = []
     for q in questions:
         t0 = time.perf_counter()
@@ -221,6 +229,9 @@ def run_peer(retriever: Any, chain: Any, questions: Sequence[dict[str, Any]],
                                  for d in docs],
                      "search_s": _r(search), "first_token_s": _r(first), "total_s": _r(total),
                      "verdicts": score(q, reply, abstained, texts, texts)})
+        if count_tokens is not None:
+            prompt = PEER_PROMPT.format(context="\n\n".join(texts), question=q["question"])
+            rows[-1] |= {"prompt_tokens": count_tokens(prompt), "reply_tokens": count_tokens(reply)}
         progress(f"peer {q['id']}: {total:.1f} s, {'abstained' if abstained else 'answered'}")
     return rows
 
@@ -235,7 +246,9 @@ def build_ours(corpus: Path, folder: Path) -> tuple[Any, dict[str, Any]]:
     from rag import Assistant, Index
     from rag.embedding import get_embedder
 
-    get_embedder().warm_up()
+    embedder = get_embedder()
+    embedder.warm_up()
+    embedder.embed(["warm-up"])  # documents may be embedded by another backend than queries: load that one too
     index = Index(folder / "index")
     t0 = time.perf_counter()
     report = index.sync([corpus])
@@ -245,7 +258,8 @@ def build_ours(corpus: Path, folder: Path) -> tuple[Any, dict[str, Any]]:
     assistant = Assistant(index)
     assistant.warm_up()
     status = index.status()
-    return assistant, {"index_s": round(index_s, 3), "documents": status["documents"], "chunks": status["chunks"]}
+    return assistant, {"index_s": round(index_s, 3), "documents": status["documents"], "chunks": status["chunks"],
+                       "query_embedding": getattr(embedder, "query_backend", "torch")}
 
 
 def peer_embeddings() -> Any:
@@ -282,9 +296,11 @@ def load_peer_documents(corpus: Path) -> tuple[list[Any], list[str]]:
     return docs, [str(p.relative_to(corpus)) for p in files if p.suffix.lower() not in PEER_SUFFIXES]
 
 
-def build_peer(corpus: Path, model: Path, extra_bufts: bool, threads: int) -> tuple[Any, Any, dict[str, Any]]:
-    """The recipe: (retriever, stuff chain, facts). The embedding and answer models load before the index is
-    timed; one short decode is made so the first question pays no first-use cost (as our warm_up)."""
+def build_peer(corpus: Path, model: Path, extra_bufts: bool,
+               threads: int) -> tuple[Any, Any, Callable[[str], int], dict[str, Any]]:
+    """The recipe: (retriever, stuff chain, the model's token counter, facts). The embedding and answer models
+    load before the index is timed; one short decode is made so the first question pays no first-use cost (as
+    our warm_up)."""
     from langchain_classic.chains.combine_documents import create_stuff_documents_chain  # pyright: ignore[reportMissingImports]
     from langchain_classic.chains.retrieval_qa.prompt import PROMPT  # pyright: ignore[reportMissingImports]
     from langchain_community.llms import LlamaCpp  # pyright: ignore[reportMissingImports]
@@ -321,8 +337,8 @@ def build_peer(corpus: Path, model: Path, extra_bufts: bool, threads: int) -> tu
     index_s = time.perf_counter() - t0
     retriever = store.as_retriever(search_kwargs={"k": PEER_K})
     chain = create_stuff_documents_chain(llm, PROMPT)
-    return retriever, chain, {"index_s": round(index_s, 3), "documents": len(docs), "chunks": len(chunks),
-                              "skipped": skipped}
+    return retriever, chain, llm.get_num_tokens, {"index_s": round(index_s, 3), "documents": len(docs),
+                                                  "chunks": len(chunks), "skipped": skipped}
 
 
 # ---------------------------------------------------------------- command
@@ -333,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus", help="documents both systems index")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report")
+    parser.add_argument("--peer-first", action="store_true", help="run the peer's questions before ours (to see "
+                        "whether the order matters on a busy machine)")
     args = parser.parse_args(argv)
     missing = missing_peer_packages()
     if missing:
@@ -366,16 +384,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             model = bundled_gguf()
         say("Building the LangChain index and loading its models...")
-        retriever, chain, peer_facts = build_peer(args.corpus, model, generator.extra_bufts, generator.threads)
-        ours_rows = run_ours(assistant, questions, say)
-        peer_rows = run_peer(retriever, chain, questions, say)
+        retriever, chain, count, peer_facts = build_peer(args.corpus, model, generator.extra_bufts, generator.threads)
+        if args.peer_first:
+            peer_rows = run_peer(retriever, chain, questions, say, count)
+            ours_rows = run_ours(assistant, questions, say)
+        else:
+            ours_rows = run_ours(assistant, questions, say)
+            peer_rows = run_peer(retriever, chain, questions, say, count)
     ours = {**ours_facts, **summarize(ours_rows)}
     peer = {**peer_facts, **summarize(peer_rows)}
     report = {
         "cpu": cpu_name(), "date": time.strftime("%Y-%m-%d %H:%M"), "gold": str(args.gold), "n": len(questions),
         "settings": {
             "model": str(model), "threads": generator.threads, "extra_bufts": generator.extra_bufts,
-            "max_tokens": MAX_TOKENS, "order": "rag first, then the peer, same questions in the same order",
+            "max_tokens": MAX_TOKENS,
+            "order": f"{'the peer' if args.peer_first else 'rag'} first, then the other; questions in the same order",
             "rag": assistant.settings.to_dict(),
             "peer": {"loader": "TextLoader(encoding='utf-8') per .txt/.md file", "chunk_size": CHUNK_SIZE,
                      "chunk_overlap": CHUNK_OVERLAP, "k": PEER_K, "vector_store": "langchain_community FAISS "

@@ -94,7 +94,7 @@ def test_the_peer_loop_times_the_first_piece_and_takes_its_sources_from_the_retr
                UNANSWERABLE["question"]: ["I don't know."]}
     chain = SimpleNamespace(stream=lambda inputs: iter(replies[inputs["question"]]))
     lines: list[str] = []
-    rows = run_peer(retriever, chain, [ANSWERABLE, UNANSWERABLE], lines.append)
+    rows = run_peer(retriever, chain, [ANSWERABLE, UNANSWERABLE], lines.append, lambda text: len(text.split()))
     assert [r["answer"] for r in rows] == ["The ferry leaves at 7:45.", "I don't know."]
     assert [r["abstained"] for r in rows] == [False, True]
     assert [s["doc_id"] for s in rows[0]["sources"]] == ["harbour.txt", "pillar.txt"]
@@ -102,6 +102,8 @@ def test_the_peer_loop_times_the_first_piece_and_takes_its_sources_from_the_retr
     assert rows[1]["verdicts"] == {"abstained_right": True, "relevant_citations": []}
     assert all(0 <= r["first_token_s"] <= r["total_s"] for r in rows)
     assert len(lines) == 2 and lines[0].startswith("peer q1")
+    assert rows[0]["reply_tokens"] == 5 and rows[0]["prompt_tokens"] > len(RELEVANT.split()) + len(OTHER.split())
+    assert summarize(rows)["reply_tokens.mean"] == 4.0
 
 
 def test_our_loop_scores_the_assistants_citations_on_a_tiny_workspace():
