@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import prompts
 from .answer import Answer, AnswerStream, Assistant
 from .config import MAX_UPLOAD_MB, MAX_WAITING, WAIT_TIMEOUT_S, AnswerSettings, ServerSettings
 from .documents import SUPPORTED_SUFFIXES
@@ -86,8 +87,34 @@ class Workspace:
         return self.assistant.settings
 
     def warm_up(self) -> None:
-        """Open the index and load the embedding and answer models now, not on the first question."""
-        self.assistant.warm_up()
+        """Open the index and load the embedding and answer models now, not on the first question.
+
+        The two models load at once: the answer model (then the fixed prompts every answer starts with) on
+        its own owner thread, its worker, while this thread loads the index and the embedder (importing
+        torch, unless queries have their ONNX export); ``Assistant.warm_up`` then finds them loaded and
+        reads any other prompt its settings need.
+        Safe to call many times and from several threads (later calls find everything loaded)."""
+        generator = self.assistant.generator
+        failed: list[BaseException] = []
+        # Every answer starts with these two; reading them now overlaps the embedder's load too.
+        first = [prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM]
+
+        def load_generator() -> None:
+            try:  # both run on the generator's own worker: the model keeps its one owner
+                generator.warm_up()
+                generator.prime(first)
+            except BaseException as exc:  # raised again on the calling thread, below
+                failed.append(exc)
+
+        loading = threading.Thread(target=load_generator, name="rag-warm-up", daemon=True)
+        loading.start()
+        try:
+            self.assistant.retriever.warm_up()
+        finally:  # after a Ctrl-C too: exiting while the answer model loads in native code can crash the exit
+            loading.join()
+        if failed:
+            raise failed[0]
+        self.assistant.warm_up()  # both loaded, the first prompts read: the rest, if any
 
     def assistant_for(self, **changes: Any) -> Assistant:
         """The assistant with these settings changed (``None`` values are ignored); cached per change."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +30,6 @@ def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str
     from rag.errors import ConfigError
     from rag.workspace import Workspace
 
-    from .server import serve as serve_app
-
     # Settings first: a public address without a key is refused before minutes of indexing and loading.
     settings = server_settings(host, port, index_dir, generator, llm, uploads, max_upload_mb, max_waiting,
                                wait_timeout_s, rate_limit, allow_hosts, api_key_file, corpus)
@@ -40,16 +39,47 @@ def serve(host: str, port: int, index_dir: Path | None, generator: str, llm: str
     build_if_missing(workspace.index, corpus)
     resume_uploads(workspace)
     click.echo("Loading the models...", err=True)
-    workspace.warm_up()
+    # The models load while this thread imports Gradio and builds the page (issue 15: start-up was the sum
+    # of the three). Nothing listens until both are done, so the page's first answer means a question can
+    # be answered at once.
+    loaded = _started(workspace.warm_up)
+    try:
+        from .server import create_app
+        from .server import serve as serve_app
+
+        app = create_app(workspace, settings.api_key, settings.served_hosts, settings.client_rate_limit)
+    finally:  # after a Ctrl-C too: exiting while a model loads in native code can crash the exit (SIGSEGV)
+        loaded()
     click.echo(f"Web chat: {url(host, port)}  (HTTP API under /v1, spec at /openapi.json; Ctrl-C to stop)"
                + ("; API key required" if settings.api_key else ""), err=True)
     stop = threading.Event()
     if watch:
         threading.Thread(target=_watch, args=(workspace, corpus, stop), name="rag-watch", daemon=True).start()
     try:
-        serve_app(workspace, settings)
+        serve_app(workspace, settings, app)
     finally:
         stop.set()
+
+
+def _started(work: Callable[[], None]) -> Callable[[], None]:
+    """Run ``work`` on a thread of its own; the function returned waits for it and raises what it raised."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the waiting thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="rag-serve-warm-up", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return wait
 
 
 def _watch(workspace: Workspace, corpus: Path, stop: threading.Event) -> None:

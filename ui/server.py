@@ -117,10 +117,12 @@ class CancelRace:
             await JSONResponse({"success": True})(scope, receive, send)
 
 
-def serve(workspace: Workspace, settings: ServerSettings) -> None:
-    """Serve until Ctrl-C or SIGTERM. Binds to ``settings.host`` only; there is no public share link."""
+def serve(workspace: Workspace, settings: ServerSettings, app: FastAPI | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM. Binds to ``settings.host`` only; there is no public share link.
+    ``app``: the one ``create_app`` built for these settings (built here when None)."""
     import uvicorn
 
-    app = create_app(workspace, settings.api_key, settings.served_hosts, settings.client_rate_limit)
+    if app is None:
+        app = create_app(workspace, settings.api_key, settings.served_hosts, settings.client_rate_limit)
     uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level="warning", timeout_graceful_shutdown=GRACE_S, timeout_keep_alive=KEEP_ALIVE_S)
