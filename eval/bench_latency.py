@@ -36,8 +36,8 @@ QUALITY = ("answer.accuracy", "citation.precision", "abstention.accuracy", "abst
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     """``"name:key=value,key=value"`` as (name, settings changes); values are JSON, else strings.
 
-    >>> parse_variant("fast:draft_tokens=8,flash_attn=true")
-    ('fast', {'draft_tokens': 8, 'flash_attn': True})
+    >>> parse_variant("fast:draft_tokens=8,trust_support=1.0")
+    ('fast', {'draft_tokens': 8, 'trust_support': 1.0})
     """
     name, _, spec = text.partition(":")
     changes: dict[str, Any] = {}

@@ -148,8 +148,6 @@ class AnswerSettings:
     # tokens that followed the same words earlier in the prompt are checked in one batch (0 = off); the
     # answer is the same greedy text, written faster where it copies the passages.
     draft_tokens: int = 0
-    # llama.cpp's flash attention kernel for reading the prompt.
-    flash_attn: bool = False
     # A sentence whose content words are all (this share) in its cited passages, numbers and names too, is kept
     # without asking the judge; above 1 = the judge reads every sentence.
     trust_support: float = 1.1
@@ -172,8 +170,6 @@ class AnswerSettings:
             raise ConfigError(f"max_tokens must be an integer >= 8, got {self.max_tokens!r}")
         if not isinstance(self.draft_tokens, int) or not 0 <= self.draft_tokens <= 16:
             raise ConfigError(f"draft_tokens must be an integer from 0 to 16, got {self.draft_tokens!r}")
-        if not isinstance(self.flash_attn, bool):
-            raise ConfigError(f"flash_attn must be true or false, got {self.flash_attn!r}")
         if not isinstance(self.trust_support, int | float) or not 0.0 <= self.trust_support <= 1.1:
             raise ConfigError(f"trust_support must be in [0, 1.1], got {self.trust_support!r}")
         for name in ("min_dense_score", "min_support", "judge_threshold", "relevance_threshold"):
@@ -187,9 +183,9 @@ class AnswerSettings:
         """What ``make_generator`` takes from these settings besides the backend and model.
 
         >>> AnswerSettings(draft_tokens=4).generator_options()
-        {'flash_attn': False, 'draft_tokens': 4}
+        {'draft_tokens': 4}
         """
-        return {"flash_attn": self.flash_attn, "draft_tokens": self.draft_tokens} if self.generator == "llama" else {}
+        return {"draft_tokens": self.draft_tokens} if self.generator == "llama" else {}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerSettings:

@@ -115,7 +115,7 @@ class LlamaGenerator(Generator):
     name = "llama"
 
     def __init__(self, model_path: str | Path = "", n_ctx: int = 2048, threads: int | None = None, *,
-                 flash_attn: bool = False, draft_tokens: int = 0) -> None:
+                 draft_tokens: int = 0) -> None:
         self.model_path = Path(model_path) if model_path else None
         if self.model_path is not None and not self.model_path.is_file():
             raise ConfigError(f"llama model must be a GGUF file, got {str(model_path)!r}")
@@ -125,7 +125,6 @@ class LlamaGenerator(Generator):
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
         if not isinstance(draft_tokens, int) or not 0 <= draft_tokens <= MAX_DRAFT:
             raise ConfigError(f"draft_tokens must be an integer from 0 to {MAX_DRAFT}, got {draft_tokens!r}")
-        self.flash_attn = flash_attn
         self.draft_tokens = draft_tokens
         self.drafted = self.accepted = 0  # prompt-lookup tokens proposed and accepted so far (benchmarks)
         self.extra_bufts: bool | None = None  # chosen at load time (rag.probe)
@@ -146,8 +145,7 @@ class LlamaGenerator(Generator):
         path = self.model_path or bundled_gguf()
         self.extra_bufts = choose_extra_bufts(path, self.threads)
         self._llm = llm = load_llama(path, self.extra_bufts, n_ctx=self.n_ctx, n_threads=self.threads,
-                                     n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False,
-                                     flash_attn=self.flash_attn)
+                                     n_threads_batch=self.threads, n_batch=512, seed=0, verbose=False)
         self._eos = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
         self._yes_no = _yes_no_ids(lambda text: llm.tokenize(text.encode(), add_bos=False, special=False))
 
