@@ -89,20 +89,17 @@ class Workspace:
     def warm_up(self) -> None:
         """Open the index and load the embedding and answer models now, not on the first question.
 
-        The two models load at once: the answer model (then the fixed prompts every answer starts with) on
-        its own owner thread, its worker, while this thread loads the index and the embedder (importing
-        torch, unless queries have their ONNX export); ``Assistant.warm_up`` then finds them loaded and
-        reads any other prompt its settings need.
-        Safe to call many times and from several threads (later calls find everything loaded)."""
+        What ``Assistant.warm_up`` loads, with the two models at once: the answer model, then the fixed
+        prompts, on its own owner thread (its worker), while this thread loads the index and the embedder.
+        The answer prompt is read last, so the model's context already holds it for the first question
+        (restoring a saved prompt costs about 0.3 s). Safe to call many times and from several threads."""
         generator = self.assistant.generator
         failed: list[BaseException] = []
-        # Every answer starts with these two; reading them now overlaps the embedder's load too.
-        first = [prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM]
 
         def load_generator() -> None:
             try:  # both run on the generator's own worker: the model keeps its one owner
                 generator.warm_up()
-                generator.prime(first)
+                generator.prime(self.primed_prompts())
             except BaseException as exc:  # raised again on the calling thread, below
                 failed.append(exc)
 
@@ -114,7 +111,13 @@ class Workspace:
             loading.join()
         if failed:
             raise failed[0]
-        self.assistant.warm_up()  # both loaded, the first prompts read: the rest, if any
+
+    def primed_prompts(self) -> list[str]:
+        """The system prompts ``warm_up`` reads into the answer model: those ``Assistant.warm_up`` reads, the
+        answer's last."""
+        settings = self.settings
+        return [prompts.JUDGE_SYSTEM, *([prompts.ORDER_SYSTEM] if settings.injection_defence == "screen" else []),
+                prompts.ANSWER_SYSTEMS[settings.prompt]]
 
     def assistant_for(self, **changes: Any) -> Assistant:
         """The assistant with these settings changed (``None`` values are ignored); cached per change."""

@@ -74,8 +74,24 @@ def test_the_answer_model_loads_while_the_embedder_does_and_the_prompts_are_read
     workspace.warm_up()
     assert generator.loads and generator.loads[0] != threading.current_thread().name
     assert order[-1] == "prime" and "embedder" in order[:-1]
-    assert generator.primed[-1][:2] == [prompts.ANSWER_SYSTEMS[workspace.settings.prompt], prompts.JUDGE_SYSTEM]
+    assert generator.primed[-1][-1] == prompts.ANSWER_SYSTEMS[workspace.settings.prompt]  # in context for the first
     assert workspace.ask("When does the ferry leave?").citations  # and it answers
+
+
+@pytest.mark.parametrize("defence", ["patterns", "screen"])
+def test_the_workspace_reads_the_prompts_the_assistant_would(defence):
+    """Workspace.warm_up does Assistant.warm_up's work in another order: the same prompts, the answer's last."""
+    from rag.answer import Assistant
+    from rag.config import AnswerSettings
+
+    settings = AnswerSettings(generator="extractive", min_dense_score=0.0, injection_defence=defence)
+    workspace = tiny_workspace(generator=SlowLoader(threading.Event()))
+    workspace.assistant = Assistant(workspace.index, settings, workspace.assistant.generator)
+    recorder = SlowLoader(threading.Event())
+    recorder.embedder_started.set()
+    Assistant(workspace.index, settings, recorder).warm_up()
+    assert sorted(workspace.primed_prompts()) == sorted(recorder.primed[-1])
+    assert workspace.primed_prompts()[-1] == prompts.ANSWER_SYSTEMS[settings.prompt]
 
 
 def test_warm_up_is_safe_to_repeat_and_to_call_from_several_threads():
