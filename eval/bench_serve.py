@@ -2,7 +2,7 @@
 question's first visible token and whole answer.
 
     .venv/bin/python eval/bench_serve.py [--runs 3] [--index index] [--question "..."] [--browser]
-                                         [--baseline DIR]
+                                         [--baseline DIR ...]
 
 By default the question goes through `gradio_client` (polling for streamed updates); with
 `--browser` a person is imitated in Debian's Chromium (Playwright): the question is typed 2 s after
@@ -17,10 +17,11 @@ the question asked then waits for nothing but its own answer (`first_token_s`, `
 from when it is asked). `load1` is the machine's 1-minute load average when the run started: on a
 shared machine, compare runs at similar loads.
 
-`--baseline DIR` (a checkout of another commit, e.g. `git worktree add /tmp/old <commit>`) interleaves
-runs of that code (its `rag`, `ui` and `eval` first on the import path, the same venv) with runs of
-this one, so both see the same machine load; the summary has both medians. Prints one JSON summary
-with every run and the medians. Speed is measured, never asserted.
+`--baseline DIR` (a checkout of another commit, e.g. `git worktree add /tmp/old <commit>`; may be
+given more than once) interleaves runs of that code (its `rag`, `ui` and `eval` first on the import
+path, the same venv) with runs of this one, so all see the same machine load; the summary has each
+one's medians. Prints one JSON summary with every run and the medians. Speed is measured, never
+asserted.
 """
 
 from __future__ import annotations
@@ -135,10 +136,10 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=ROOT / "index")
     parser.add_argument("--question", default="Which countries could join AUKUS Pillar 2?")
     parser.add_argument("--browser", action="store_true", help="ask through Chromium, as a person would")
-    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
-                        help="a checkout of other code whose runs alternate with this code's")
+    parser.add_argument("--baseline", type=Path, action="append", default=[], metavar="DIR",
+                        help="a checkout of other code whose runs alternate with this code's (repeatable)")
     args = parser.parse_args()
-    codes: list[Path | None] = [args.baseline, None] if args.baseline else [None]
+    codes: list[Path | None] = [*args.baseline, None]
     runs: dict[Path | None, list[dict[str, float]]] = {code: [] for code in codes}
     if args.browser:
         from playwright.sync_api import sync_playwright
@@ -156,8 +157,8 @@ def main() -> None:
                 runs[code].append(one_run(args.index, args.question, code))
     report = {"machine": cpu_name(), "cores": os.cpu_count(), "runs": runs[None], "median": median(runs[None])}
     if args.baseline:
-        report.update(baseline=str(args.baseline), baseline_runs=runs[args.baseline],
-                      baseline_median=median(runs[args.baseline]))
+        report["baselines"] = {str(code): {"runs": runs[code], "median": median(runs[code])}
+                               for code in args.baseline}
     print(json.dumps(report, indent=2))
 
 
