@@ -188,8 +188,14 @@ class Assistant:
         """Load the index, the embedding model and the answer model, and read the fixed prompts."""
         self.retriever.warm_up()
         self.generator.warm_up()
-        self.generator.prime([prompts.ANSWER_SYSTEMS[self.settings.prompt], prompts.JUDGE_SYSTEM,
-                              *([prompts.ORDER_SYSTEM] if self.settings.injection_defence == "screen" else [])])
+        self.generator.prime(self.system_prompts())
+
+    def system_prompts(self) -> list[str]:
+        """The fixed system prompts its answers read, the answer's own last: ``prime`` them in this order and
+        the model's context already holds the answer prompt when the first question comes."""
+        s = self.settings
+        return [prompts.JUDGE_SYSTEM, *([prompts.ORDER_SYSTEM] if s.injection_defence == "screen" else []),
+                prompts.ANSWER_SYSTEMS[s.prompt]]
 
     def exclusive(self) -> threading.Lock:
         """The lock the answer worker holds while it makes an answer, from retrieval to verification.

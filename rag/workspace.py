@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import prompts
 from .answer import Answer, AnswerStream, Assistant
 from .config import MAX_UPLOAD_MB, MAX_WAITING, WAIT_TIMEOUT_S, AnswerSettings, ServerSettings
 from .documents import SUPPORTED_SUFFIXES
@@ -99,7 +98,7 @@ class Workspace:
         def load_generator() -> None:
             try:  # both run on the generator's own worker: the model keeps its one owner
                 generator.warm_up()
-                generator.prime(self.primed_prompts())
+                generator.prime(self.assistant.system_prompts())
             except BaseException as exc:  # raised again on the calling thread, below
                 failed.append(exc)
 
@@ -111,13 +110,6 @@ class Workspace:
             loading.join()
         if failed:
             raise failed[0]
-
-    def primed_prompts(self) -> list[str]:
-        """The system prompts ``warm_up`` reads into the answer model: those ``Assistant.warm_up`` reads, the
-        answer's last."""
-        settings = self.settings
-        return [prompts.JUDGE_SYSTEM, *([prompts.ORDER_SYSTEM] if settings.injection_defence == "screen" else []),
-                prompts.ANSWER_SYSTEMS[settings.prompt]]
 
     def assistant_for(self, **changes: Any) -> Assistant:
         """The assistant with these settings changed (``None`` values are ignored); cached per change."""

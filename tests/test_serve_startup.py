@@ -85,13 +85,17 @@ def test_the_workspace_reads_the_prompts_the_assistant_would(defence):
     from rag.config import AnswerSettings
 
     settings = AnswerSettings(generator="extractive", min_dense_score=0.0, injection_defence=defence)
-    workspace = tiny_workspace(generator=SlowLoader(threading.Event()))
-    workspace.assistant = Assistant(workspace.index, settings, workspace.assistant.generator)
+    loader = SlowLoader(threading.Event())
+    loader.embedder_started.set()
+    workspace = tiny_workspace(generator=loader)
+    workspace.assistant = Assistant(workspace.index, settings, loader)
+    workspace.warm_up()
     recorder = SlowLoader(threading.Event())
     recorder.embedder_started.set()
     Assistant(workspace.index, settings, recorder).warm_up()
-    assert sorted(workspace.primed_prompts()) == sorted(recorder.primed[-1])
-    assert workspace.primed_prompts()[-1] == prompts.ANSWER_SYSTEMS[settings.prompt]
+    assert loader.primed[-1] == recorder.primed[-1]
+    assert recorder.primed[-1][-1] == prompts.ANSWER_SYSTEMS[settings.prompt]
+    assert (prompts.ORDER_SYSTEM in recorder.primed[-1]) == (defence == "screen")
 
 
 def test_warm_up_is_safe_to_repeat_and_to_call_from_several_threads():
