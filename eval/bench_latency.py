@@ -92,10 +92,11 @@ def main(argv: list[str] | None = None) -> None:
         assistants: dict[str, rag.Assistant] = {}
         for name, changes in variants.items():
             settings = AnswerSettings.from_dict({**AnswerSettings().to_dict(), **changes})
-            key = (settings.generator, settings.model, tuple(sorted(settings.generator_options().items())))
+            # (an older checkout, run with PYTHONPATH for a before/after, has no generator options)
+            options = settings.generator_options() if hasattr(settings, "generator_options") else {}
+            key = (settings.generator, settings.model, tuple(sorted(options.items())))
             if key not in generators:
-                generators[key] = rag.make_generator(settings.generator, settings.model,
-                                                     **settings.generator_options())
+                generators[key] = rag.make_generator(settings.generator, settings.model, **options)
             assistants[name] = rag.Assistant(index, settings, generators[key], retriever=retriever)
             assistants[name].warm_up()
     except RagError as error:

@@ -185,3 +185,16 @@ def test_prompt_lookup_drafting_writes_the_same_answer_and_accepts_copied_tokens
     assert "".join(drafting.complete(system, user, 60)) == written
     assert 0 < drafting.accepted <= drafting.drafted
     assert plain.drafted == 0
+
+
+def test_a_restored_system_prompt_writes_what_a_freshly_read_one_does():
+    from rag.generation import LlamaGenerator
+
+    user = prompts.answer_user("Who may join AUKUS Pillar 2?", [("AUKUS", "Japan and New Zealand may join Pillar 2.")])
+    system = prompts.ANSWER_SYSTEMS["guided"]
+    model = LlamaGenerator()
+    fresh = "".join(model.complete(system, user, 40))   # the answer prompt read for the first time
+    assert model.judge("Japan may join.", "Japan may join Pillar 2.") is not None  # the judge's prompt replaces it
+    assert len(model._states) == 2
+    restored = "".join(model.complete(system, user, 40))  # the answer prompt's saved cache put back
+    assert restored == fresh and "Japan" in fresh, (fresh, restored)
