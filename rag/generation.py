@@ -251,14 +251,7 @@ class LlamaGenerator(Generator):
 
         llm = self._loaded()
         vocab = llm.n_vocab()
-        common = 0
-        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
-            if a != b:
-                break
-            common += 1
-        llm.n_tokens = common
-        llm.eval(tokens[common:])
-        token = int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(vocab,))))
+        token = int(np.argmax(self._read(tokens)))
         seen = list(tokens)
         for _ in range(budget):
             yield token
@@ -292,20 +285,24 @@ class LlamaGenerator(Generator):
         return self._owner.call(self._yes_probability, system, user)
 
     def _yes_probability(self, system: str, user: str) -> float:
-        llm = self._loaded()
         tokens, fixed = self._tokens(system, user)
         self._restore_prefix(tokens, fixed)
+        return _yes_share(self._read(tokens), self._yes_no)
+
+    def _read(self, tokens: list[int]):
+        """Read ``tokens`` into the context, reusing the longest prefix it already holds (at least the last token
+        is read, so its logits are fresh); the last token's logits, a numpy view valid until the next read."""
+        import numpy as np
+
+        llm = self._loaded()
         common = 0
         for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
             if a != b:
                 break
             common += 1
         llm.n_tokens = common
-        llm.eval(tokens[common:])  # at least one token, so the last position has fresh logits
-        import numpy as np
-
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-        return _yes_share(logits, self._yes_no)
+        llm.eval(tokens[common:])
+        return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
 
 
 _construct = threading.Lock()
