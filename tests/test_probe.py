@@ -13,6 +13,16 @@ from rag import ConfigError, ModelError
 from rag.probe import CHOICES, EXTRA_BUFTS_ENV, PREFERRED, choose_extra_bufts, machine_key, probe
 
 SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+
+
+def remember_crashes(model: Path, cache_dir: Path) -> None:
+    """Remember, in ``cache_dir``, that ``model`` crashes with either configuration at the answer model's own
+    thread count (a verdict is per thread count)."""
+    from rag.generation import LlamaGenerator
+
+    threads = LlamaGenerator(model).threads
+    for extra in (False, True):
+        probe(model, extra, threads, cache=cache_dir / "probes.json", command=SEGFAULT)
 WORKS = [sys.executable, "-c", "print('{\"ok\": true, \"prompt_tps\": 100.0, \"gen_tps\": 30.0}')"]
 
 
@@ -60,9 +70,7 @@ def test_the_verdict_depends_on_the_model_file_and_the_setting(model):
 def test_a_server_on_a_cpu_where_the_model_crashes_refuses_to_start_with_one_line(real_index, model, tmp_path):
     """`rag api` with a remembered crash for both configurations: an error line and exit 2, no core dump."""
     cache_dir = tmp_path / "cache"
-    threads = max(1, min(os.cpu_count() or 1, 8))  # what LlamaGenerator uses: a verdict is per thread count
-    for extra in (False, True):
-        probe(model, extra, threads, cache=cache_dir / "probes.json", command=SEGFAULT)
+    remember_crashes(model, cache_dir)
     rag = Path(sys.executable).with_name("rag")
     done = subprocess.run([str(rag), "api", "--index", str(real_index.path), "--model", str(model), "--port", "1"],
                           capture_output=True, text=True, timeout=300,

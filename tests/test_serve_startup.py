@@ -14,10 +14,10 @@ import pytest
 from rag_eval.processes import free_port, stop, wait_until_up  # pyright: ignore[reportMissingImports]
 
 from rag import ModelError, prompts
-from rag.probe import EXTRA_BUFTS_ENV, probe
+from rag.probe import EXTRA_BUFTS_ENV
 from rag.testing import ScriptedGenerator, tiny_workspace
 
-SEGFAULT = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+from .test_probe import remember_crashes
 
 
 class SlowLoader(ScriptedGenerator):
@@ -138,9 +138,7 @@ def fake_model(tmp_path: Path) -> Path:
 def test_rag_serve_on_a_cpu_where_the_model_crashes_refuses_to_start_with_one_line(real_index, fake_model, tmp_path):
     """The answer model loads on a thread beside the page's build: its error still ends `rag serve` with one line."""
     cache_dir = tmp_path / "cache"
-    threads = max(1, min(os.cpu_count() or 1, 8))  # what LlamaGenerator uses: the verdict is per thread count
-    for extra in (False, True):
-        probe(fake_model, extra, threads, cache=cache_dir / "probes.json", command=SEGFAULT)
+    remember_crashes(fake_model, cache_dir)
     rag = Path(sys.executable).with_name("rag")
     done = subprocess.run([str(rag), "serve", "--index", str(real_index.path), "--model", str(fake_model),
                            "--port", str(free_port())], capture_output=True, text=True, timeout=300,
