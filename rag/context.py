@@ -77,14 +77,17 @@ def is_injection(sentence: str) -> bool:
     return bool(_INJECTION.search(sentence))
 
 
-# Page furniture that survives as a sentence: photo captions and credits, datelines, reprint notices, bylines.
+# Page furniture that survives as a sentence: photo captions and credits, datelines, reprint notices, bylines,
+# the opinion disclaimer under a commentary.
 _FURNITURE = re.compile(
     r"^(?:image|photo|picture|file\s+photo|photograph|credit|caption)s?\s*[:/]"
+    r"|^(?:the\s+)?(?:views|opinions)\s+expressed\s+(?:in\s+this|here)\b"
     r"|^\d{1,2}\s+[A-Z][a-z]{2,8}\.?,?\s+\d{4}(?:,?\s+\d{1,2}:\d{2})?$"
     r"|^[A-Z][a-z]{2,8}\.?\s+\d{1,2},?\s+\d{4}(?:,?\s+\d{1,2}:\d{2})?$"
     r"|\breprints?\s+(?:the|this)\s+(?:article|story|piece)\b"
     r"|^(?:written\s+by|by)$",
     re.IGNORECASE)
+_WORD = re.compile(r"\w+")
 # A sentence that leans on the one before it: "This …", "They …", "The fallout …", "Such …".
 _REFERS_BACK = re.compile(
     "^[\"\u201c\u2018(]?"
@@ -97,10 +100,26 @@ def is_furniture(sentence: str) -> bool:
     """A caption, dateline, byline or reprint notice: words on the page that answer nothing.
 
     >>> [is_furniture(s) for s in ("Photo: AP", "12 May 2024 06:37", "Caliber.Az reprints the article.",
+    ...                             "The views expressed in this Commentary are the author's.",
     ...                             "Japan joined in 2024.")]
-    [True, True, True, False]
+    [True, True, True, True, False]
     """
     return bool(_FURNITURE.search(sentence.strip()))
+
+
+def repeats_title(sentence: str, title: str) -> bool:
+    """A sentence that is only the document's headline again (a page repeats it above the text): the model
+    already reads the title above the passage.
+
+    >>> repeats_title("Japan, South Korea want in on Pillar 2 – but trust is still sticking point Aukus expansion",
+    ...               "Aukus expansion: Japan, South Korea want in on Pillar 2 – but trust is still a sticking point")
+    True
+    >>> repeats_title("AUKUS members consider security deal with Japan The US, UK and Australia are engaging partners",
+    ...               "AUKUS members consider security deal with Japan")
+    False
+    """
+    words = _WORD.findall(sentence.lower())
+    return len(words) >= 3 and not set(words) - set(_WORD.findall(title.lower()))
 
 
 def hides(sentence: str) -> bool:
@@ -141,10 +160,11 @@ def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder 
             count_tokens: Callable[[str], int] = estimate_tokens,
             drop: Callable[[str], bool] | None = hides) -> list[Excerpt]:
     """Excerpts of ``hits`` (same order) whose texts fit ``budget`` tokens together. 0 = no cut.
-    Sentences for which ``drop`` is true (orders to the model, page furniture) are left out; a kept sentence
+    Sentences for which ``drop`` is true (orders to the model, page furniture) are left out, and with ``drop`` a
+    sentence that only repeats its document's title (the model reads the title anyway); a kept sentence
     that refers back ("This …", "The fallout cost …") brings the sentence before it when that fits."""
     per_hit = [[s for s in split_sentences(h.text, offset=h.start) or [Sentence(h.start, h.end, h.text)]
-                if drop is None or not drop(s.text)] for h in hits]
+                if drop is None or not (drop(s.text) or repeats_title(s.text, h.title))] for h in hits]
     if budget <= 0 or sum(count_tokens(s.text) for sentences in per_hit for s in sentences) <= budget:
         return [Excerpt(h, tuple(s)) for h, s in zip(hits, per_hit, strict=True)]
     flat = [(i, s) for i, sentences in enumerate(per_hit) for s in sentences]

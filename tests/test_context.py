@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rag.context import compact, is_furniture
 from rag.retriever import Hit
 
@@ -17,7 +19,8 @@ def words(text: str) -> int:
 
 def test_captions_datelines_and_reprint_notices_are_furniture():
     for line in ("Photo: AP", "Image: Associated Press / Alamy Stock Photo", "12 May 2024 06:37", "10 Apr, 2024 01:35",
-                 "Caliber.Az reprints the article.", "WRITTEN BY"):
+                 "Caliber.Az reprints the article.", "WRITTEN BY",
+                 "The views expressed in this Commentary are the author's, and do not represent those of RUSI."):
         assert is_furniture(line), line
     for line in ("The fallout cost South Korea's economy some US$7.5 billion that year alone.",
                  "Photographs of the summit were released on Monday.", "By 2030 the pact will have eight areas."):
@@ -28,6 +31,16 @@ def test_furniture_is_not_shown_to_the_model():
     text = "Photo: AP. Japan wants to join Pillar 2. 12 May 2024 06:37"
     [excerpt] = compact("Does Japan want to join Pillar 2?", [hit(text)], budget=0)
     assert [s.text for s in excerpt.sentences] == ["Japan wants to join Pillar 2."]
+
+
+def test_a_sentence_that_only_repeats_the_title_is_not_shown_but_one_that_goes_on_is():
+    page = Hit(rank=1, chunk_id=1, doc_id="d.txt", title="Aukus expansion: Japan wants in on Pillar 2 - but trust "
+               "is still a sticking point", text="", start=0, end=0, score=1.0)
+    headline = "Japan wants in on Pillar 2 - but trust is still sticking point Aukus expansion. "
+    body = "Japan wants in on Pillar 2 because it builds submarines."
+    [excerpt] = compact("Why does Japan want in?", [replace(page, text=headline + body, end=len(headline + body))],
+                        budget=0)
+    assert [s.text for s in excerpt.sentences] == [body]
 
 
 def test_a_sentence_that_refers_back_brings_the_one_before_it():
