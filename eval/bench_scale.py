@@ -51,14 +51,9 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def measure(name: str, build: Callable[[], Built], queries: np.ndarray, k: int,
-            truth: list[list[int]] | None) -> tuple[dict[str, Any], list[list[int]]]:
-    """Build a store (``build`` returns its search and its size in MB), then time ``queries`` one by one."""
-    before = rss_mb()
-    began = time.perf_counter()
-    search, size_mb, extra = build()
-    built = time.perf_counter() - began
-    grew = rss_mb() - before
+def timed(search: Search, queries: np.ndarray, k: int,
+          truth: list[list[int]] | None) -> tuple[dict[str, float], list[list[int]]]:
+    """p50/p95 in ms and recall@k against ``truth`` (the results themselves when there is none yet)."""
     search(queries[0], k)  # warm
     found, times = [], []
     for q in queries:
@@ -67,9 +62,30 @@ def measure(name: str, build: Callable[[], Built], queries: np.ndarray, k: int,
         times.append((time.perf_counter() - t) * 1000)
     truth = truth or found
     recall = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth, strict=True)]))
+    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
+            "recall@10": round(recall, 4)}, truth
+
+
+def measure(name: str, build: Callable[[], Built], queries: np.ndarray, k: int,
+            truth: list[list[int]] | None) -> tuple[dict[str, Any], list[list[int]]]:
+    """Build a store (``build`` returns its search and its size in MB), then time ``queries`` one by one.
+    A store whose measures hold ``"_ef_search": (set_ef, [ef, ...])`` is timed again at each of those
+    search breadths, on the same build."""
+    before = rss_mb()
+    began = time.perf_counter()
+    search, size_mb, extra = build()
+    built = time.perf_counter() - began
+    grew = rss_mb() - before
+    sweep = extra.pop("_ef_search", None)
+    times, truth = timed(search, queries, k, truth)
     row = {"store": name, "build_s": round(built, 1), "memory_mb": round(grew), "size_mb": round(size_mb),
-           "p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
-           "recall@10": round(recall, 4), **extra}
+           **times, **extra}
+    if sweep:
+        set_ef, breadths = sweep
+        row["by_ef_search"] = {}
+        for ef in breadths:
+            set_ef(ef)
+            row["by_ef_search"][ef] = timed(search, queries, k, truth)[0]
     print(json.dumps(row), flush=True)
     return row, truth
 
@@ -107,9 +123,11 @@ def faiss_hnsw(x: np.ndarray) -> Callable[[], Built]:
     return build
 
 
-def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100) -> Callable[[], Built]:
-    """pgvector HNSW (m 16, ef_construction 64: pgvector's defaults; ef_search 100 as the store sets it), on one
-    server (``shards`` 0) or on a coordinator over ``shards`` foreign partitions. Servers go in ``keep``."""
+def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100,
+             breadths: tuple[int, ...] = (), m: int = 16, ef_construction: int = 64) -> Callable[[], Built]:
+    """pgvector HNSW (``m`` 16, ``ef_construction`` 64: pgvector's defaults, as the store builds it; ef_search 100
+    as the store sets it), on one server (``shards`` 0) or on a coordinator over ``shards`` foreign partitions.
+    Servers go in ``keep``; ``breadths``: more ef_search values to time on the same build."""
     def build() -> Built:
         import psycopg
 
@@ -127,7 +145,9 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100)
             with psycopg.connect(url, autocommit=True) as con:
                 con.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 con.execute(sql(f"CREATE TABLE v (id bigint PRIMARY KEY, e vector({dim}) NOT NULL)"))
-                con.execute("SET maintenance_work_mem = '2GB'")
+                # the whole graph in memory: at 1M x 384-d it needs ~3 GB; past maintenance_work_mem pgvector
+                # goes on building it on disk, many times slower
+                con.execute("SET maintenance_work_mem = '6GB'")
                 part = [i for i in range(len(x)) if shards == 0 or i % shards == n]
                 began = time.perf_counter()
                 with con.cursor() as cur, cur.copy("COPY v (id, e) FROM STDIN") as copy:
@@ -135,7 +155,8 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100)
                         copy.write_row((i, vector_literal(x[i])))
                 load += time.perf_counter() - began
                 began = time.perf_counter()
-                con.execute("CREATE INDEX ON v USING hnsw (e vector_cosine_ops)")
+                con.execute(sql(f"CREATE INDEX ON v USING hnsw (e vector_cosine_ops) WITH (m = {int(m)}, "
+                                f"ef_construction = {int(ef_construction)})"))
                 index += time.perf_counter() - began
                 con.execute("ALTER DATABASE rag SET hnsw.ef_search = 100")
         size = 0.0
@@ -163,8 +184,17 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100)
 
         def search(q: np.ndarray, k: int) -> list[int]:
             return [r[0] for r in con.execute(query, {"q": vector_literal(q), "k": k}).fetchall()]
+        def set_ef(ef: int) -> None:  # on every server that walks a graph (postgres_fdw opens new sessions)
+            for url in homes:
+                with psycopg.connect(url, autocommit=True) as c:
+                    c.execute(sql(f"ALTER DATABASE rag SET hnsw.ef_search = {int(ef)}"))
+            if not shards:
+                con.execute(sql(f"SET hnsw.ef_search = {int(ef)}"))
+            else:  # the coordinator's connections to the shards start again, with the new setting
+                con.execute("SELECT postgres_fdw_disconnect_all()")
         # shards are loaded one after the other here; on separate machines they would load at once
-        return search, size, {"load_s": round(load, 1), "hnsw_build_s": round(index, 1)}
+        return search, size, {"load_s": round(load, 1), "hnsw_build_s": round(index, 1),
+                              **({"_ef_search": (set_ef, breadths)} if breadths else {})}
     return build
 
 
@@ -180,6 +210,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="FAISS OpenMP threads (0: FAISS's default)")
     parser.add_argument("--fetch-size", type=int, default=50, help="postgres_fdw rows per fetch from a shard "
                         "(50: the store's; postgres_fdw's own default is 100)")
+    parser.add_argument("--ef-search", default="", help="pgvector: more ef_search values to time on the same "
+                        "build, comma-separated (the store's is 100)")
+    parser.add_argument("--m", type=int, default=16, help="pgvector HNSW links per node (the store's: 16)")
+    parser.add_argument("--ef-construction", type=int, default=64, help="pgvector HNSW build breadth (the store's: 64)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here (JSON)")
     args = parser.parse_args()
     import faiss
@@ -192,9 +226,13 @@ def main() -> None:
                 "ivf": (f"faiss ivf (sqrt n lists, nprobe {args.nprobe})", faiss_ivf(x, args.nprobe)),
                 "hnsw": ("faiss hnsw (M 32, efSearch 100)", faiss_hnsw(x))}
     keep: list[Any] = []
-    builders |= {"pg": ("pgvector hnsw, one server", pgvector(x, 0, keep)),
-                 "pg2": (f"pgvector hnsw, coordinator + 2 shards (fetch_size {args.fetch_size})",
-                         pgvector(x, 2, keep, args.fetch_size))}
+    breadths = tuple(int(e) for e in args.ef_search.split(",") if e.strip())
+    graph = {"m": args.m, "ef_construction": args.ef_construction}
+    built_as = "" if (args.m, args.ef_construction) == (16, 64) else \
+        f" (m {args.m}, ef_construction {args.ef_construction})"
+    builders |= {"pg": (f"pgvector hnsw{built_as}, one server", pgvector(x, 0, keep, breadths=breadths, **graph)),
+                 "pg2": (f"pgvector hnsw{built_as}, coordinator + 2 shards (fetch_size {args.fetch_size})",
+                         pgvector(x, 2, keep, args.fetch_size, breadths, **graph))}
     rows, truth = [], None
     _, truth = measure("truth", faiss_flat(x), queries, k, None) if "flat" not in wanted else (None, None)
     try:

@@ -315,6 +315,18 @@ def test_a_store_without_pgvector_rights_is_one_line(servers: dict[str, str], tm
     assert "Traceback" not in result.output
 
 
+def test_a_search_breadth_in_the_url_wins_over_the_stores(servers: dict[str, str]) -> None:
+    from rag.pg.connect import connect
+
+    url = servers["single"]
+    with connect(url) as con:
+        assert con.execute("SHOW hnsw.ef_search").fetchone() == ("100",)
+    wider = url + ("&" if "?" in url else "?") + "options=-c%20hnsw.ef_search%3D400"
+    with connect(wider) as con:
+        assert con.execute("SHOW hnsw.ef_search").fetchone() == ("400",)
+        assert con.execute("SHOW hnsw.iterative_scan").fetchone() == ("strict_order",)
+
+
 def test_a_search_reads_one_committed_state_however_long_it_takes(store: str, tmp_path: Path) -> None:
     folder = write_notes(tmp_path / "notes", {"ferry.txt": NOTES["ferry.txt"]})
     index = Index(store)

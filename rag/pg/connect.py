@@ -2,7 +2,9 @@
 
 Every connection runs with pgvector's HNSW search settings (``hnsw.ef_search`` 100, iterative scans in strict
 order, so a filtered or deep search still returns as many rows as asked, in distance order) and a 10 s connect
-timeout. A server that cannot be reached, or lacks pgvector, is ``StoreError``: one line with what to do.
+timeout. Settings in the URL's own ``options`` come after ours, so they win: a store of millions of chunks
+searches wider with ``?options=-c%20hnsw.ef_search%3D400`` (index/SCALING.md measures what that buys).
+A server that cannot be reached, or lacks pgvector, is ``StoreError``: one line with what to do.
 """
 
 from __future__ import annotations
@@ -35,11 +37,23 @@ def _psycopg():
     return psycopg
 
 
+def search_options(url: str) -> str:
+    """The ``options`` a connection to ``url`` runs with: ours, then the URL's own (a later ``-c`` wins).
+
+    >>> search_options("postgresql://u@db/rag?options=-c%20hnsw.ef_search%3D400")
+    '-c hnsw.ef_search=100 -c hnsw.iterative_scan=strict_order -c hnsw.ef_search=400'
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    own = str(conninfo_to_dict(url).get("options") or "").strip()
+    return f"{SEARCH_OPTIONS} {own}" if own else SEARCH_OPTIONS
+
+
 def connect(url: str, autocommit: bool = True) -> psycopg.Connection:
     """A connection to ``url`` with the search settings, or ``StoreError`` naming the server and the fix."""
     psycopg = _psycopg()
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, options=SEARCH_OPTIONS)
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, options=search_options(url))
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise StoreError(f"cannot reach the PostgreSQL store {redact(url)} ({reason[:200]}): start the server or "
