@@ -39,7 +39,7 @@ from typing import Any, Literal
 from . import prompts
 from .asks import asks_for_number, states_number
 from .config import SEARCH_K, AnswerSettings, Reason
-from .context import Excerpt, compact, hidden_by
+from .context import Excerpt, compact, hidden_by, whole_sentences
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
@@ -289,9 +289,14 @@ class Assistant:
         raw = "".join(pieces).strip()
         t3 = time.perf_counter()
         known = [*(h.text for h in hits), *(h.title for h in hits)]
+        whole = s.judge_reads == "sentences"
+        documents = dict(zip(dict.fromkeys(h.doc_id for h in hits), self._documents(hits), strict=True)) \
+            if whole or echoable(standalone, known) != standalone else {}
         if echoable(standalone, known) != standalone:  # a name no passage has: do the documents have it?
-            known += self._documents(hits)
-        claims = verify(raw, hits, [e.text for e in excerpts], standalone, mode=s.verify, min_support=s.min_support,
+            known += documents.values()
+        # What the judge reads: the excerpts, or the excerpts with the sentences the chunker cut made whole.
+        judged = [whole_sentences(e, documents[e.hit.doc_id]) if whole else e.text for e in excerpts]
+        claims = verify(raw, hits, judged, standalone, mode=s.verify, min_support=s.min_support,
                         judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known,
                         trust_support=s.trust_support)
         if s.injection_defence == "screen":

@@ -28,6 +28,9 @@ Defence = Literal["patterns", "screen", "none"]
 # When the model is asked to name the sentences that answer, as a constrained choice (rag/answer.py):
 # "rescue" = only when what it wrote can't be shown (it abstained, or nothing it wrote was supported); "off".
 Evidence = Literal["rescue", "off"]
+# What the judge reads of a cited passage (rag/answer.py): the excerpt the model was shown, or that excerpt with
+# each sentence the chunker cut completed from the document.
+JudgeReads = Literal["excerpt", "sentences"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
 Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
@@ -37,6 +40,7 @@ PROMPTS: tuple[str, ...] = get_args(PromptName)
 VERIFY: tuple[str, ...] = get_args(Verify)
 DEFENCES: tuple[str, ...] = get_args(Defence)
 EVIDENCE: tuple[str, ...] = get_args(Evidence)
+JUDGE_READS: tuple[str, ...] = get_args(JudgeReads)
 REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
@@ -151,10 +155,15 @@ class AnswerSettings:
     # A sentence whose content words are all (this share) in its cited passages, numbers and names too, is kept
     # without asking the judge; above 1 = the judge reads every sentence.
     trust_support: float = 1.1
+    # What the judge reads of a cited passage: "excerpt", the sentences the model was shown; "sentences", the same
+    # with each sentence the chunker cut completed from the document. "sentences" rescued two right answers on the
+    # dev set and answered one more unanswerable question on the test split (eval/RESULTS.md, issue 13, v11).
+    judge_reads: str = "excerpt"
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
         _one_of("evidence", self.evidence, EVIDENCE)
+        _one_of("judge_reads", self.judge_reads, JUDGE_READS)
         _one_of("injection_defence", self.injection_defence, DEFENCES)
         low, high = ANSWER_K
         if not isinstance(self.k, int) or not low <= self.k <= high:

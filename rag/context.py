@@ -18,6 +18,7 @@ they were not tuned on, and flag none of the bundled corpus's sentences (eval/RE
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -149,6 +150,39 @@ class Excerpt:
                 parts.append("…")
             parts.append(s.text)
         return " ".join(parts)
+
+
+def whole_sentences(excerpt: Excerpt, document: str) -> str:
+    """``excerpt``'s text with each sentence the chunker cut completed from ``document`` (the text the spans
+    index). The judge reads this: a claim drawn from a long sentence split over two chunks ("… asked 1,677
+    respondents from 10 Southeast Asian nations" | "what they thought about Aukus in 2022, …") is checked against
+    the whole sentence, not a fragment that lacks its subject or its year. The excerpt's own text when
+    ``document`` does not hold the hit's text at its span (a stale copy).
+
+    >>> doc = "Intro. When asked, 1,677 people from 10 nations answered the 2022 survey. The end."
+    >>> cut = Hit(rank=1, chunk_id=0, doc_id="d", title="T", text="the 2022 survey. The end.", start=57,
+    ...           end=82, score=1.0)
+    >>> whole_sentences(Excerpt(cut, (Sentence(57, 73, "the 2022 survey."),)), doc)
+    'When asked, 1,677 people from 10 nations answered the 2022 survey.'
+    """
+    hit = excerpt.hit
+    if document[hit.start : hit.end] != hit.text:
+        return excerpt.text
+    full = split_sentences(document)
+    starts = [f.start for f in full]
+    picked: list[Sentence] = []
+    for s in excerpt.sentences:
+        i = max(bisect_right(starts, s.start) - 1, 0)
+        while i < len(full) and full[i].start < s.end:
+            if full[i].end > s.start and (not picked or full[i].start >= picked[-1].end):
+                picked.append(full[i])
+            i += 1
+    parts: list[str] = []
+    for i, f in enumerate(picked):
+        if i and not document[picked[i - 1].end : f.start].isspace() and picked[i - 1].end != f.start:
+            parts.append("…")
+        parts.append(f.text)
+    return " ".join(parts) or excerpt.text
 
 
 def estimate_tokens(text: str) -> int:

@@ -392,3 +392,36 @@ def test_per_document_limits_how_many_passages_one_document_fills(indexed):
     assert len(set(docs)) == len(docs) >= 4  # one passage per document
     assert len({h.doc_id for h in free}) < len(free)  # (without the limit one document takes several places)
     assert [h.rank for h in capped] == sorted(h.rank for h in capped)
+
+
+def test_the_judge_reads_a_sentence_the_chunker_cut_as_a_whole(tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    filler = " ".join(f"region{i}" for i in range(140))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "survey.txt").write_text(
+        "The institute runs a survey every year.\n\n"
+        f"When researchers asked 1,677 respondents from 10 nations across {filler} what they thought in 2022, "
+        "36.4 per cent said the pact would help.\n\nThe report ends here.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+    chunks = index.snapshot().db.chunks()
+    assert not any("1,677" in c.text and "36.4" in c.text for c in chunks), "the sentence must be cut"
+
+    def reply(user: str) -> str:
+        n = next(n for n in range(1, 6) if "36.4" in passage(user, n))
+        return f"Of 1,677 respondents, 36.4 per cent said the pact would help [{n}]."
+
+    def judge(system: str, user: str) -> float:  # yes only when the passage it reads has the count and the share
+        evidence = user.split("\n\nClaim:")[0]
+        return 0.9 if "1,677" in evidence and "36.4" in evidence else 0.1
+
+    a = assistant(index, reply, judge=judge, judge_reads="sentences")
+    answer = a.ask("What share of the 1,677 respondents said the pact would help?")
+    assert not answer.abstained, answer.claims
+    assert answer.claims[0].judge == 0.9
+    # by default it reads what the model was shown: the fragment, without the count
+    answer = assistant(index, reply, judge=judge).ask("What share of the 1,677 respondents said the pact would help?")
+    assert answer.abstained and answer.claims[0].judge == 0.1
