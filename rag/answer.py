@@ -39,7 +39,7 @@ from typing import Any, Literal
 from . import prompts
 from .asks import asks_for_number, states_number
 from .config import SEARCH_K, AnswerSettings, Reason
-from .context import Excerpt, compact, hidden_by, whole_sentences
+from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
@@ -254,6 +254,9 @@ class Assistant:
             timings["rewrite_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         hits = self._search(standalone)
+        if s.passage_edges == "sentences":
+            documents = dict(zip(dict.fromkeys(h.doc_id for h in hits), self._documents(hits), strict=True))
+            hits = tuple(widen(h, documents[h.doc_id]) for h in hits)
         stream.passages = hits
         timings["retrieval_s"] = time.perf_counter() - t1
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)

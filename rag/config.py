@@ -31,6 +31,9 @@ Evidence = Literal["rescue", "off"]
 # What the judge reads of a cited passage (rag/answer.py): the excerpt the model was shown, or that excerpt with
 # each sentence the chunker cut completed from the document.
 JudgeReads = Literal["excerpt", "sentences"]
+# Where a retrieved passage starts and ends for the answer (rag/answer.py): at its chunk's edges, or widened to
+# the document's sentence boundaries where the chunk cuts a sentence.
+PassageEdges = Literal["chunk", "sentences"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
 Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
@@ -41,6 +44,7 @@ VERIFY: tuple[str, ...] = get_args(Verify)
 DEFENCES: tuple[str, ...] = get_args(Defence)
 EVIDENCE: tuple[str, ...] = get_args(Evidence)
 JUDGE_READS: tuple[str, ...] = get_args(JudgeReads)
+PASSAGE_EDGES: tuple[str, ...] = get_args(PassageEdges)
 REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
@@ -159,11 +163,16 @@ class AnswerSettings:
     # with each sentence the chunker cut completed from the document. "sentences" rescued two right answers on the
     # dev set and answered one more unanswerable question on the test split (eval/RESULTS.md, issue 13, v11).
     judge_reads: str = "excerpt"
+    # "sentences": a passage whose chunk starts or ends inside a sentence is widened to that sentence's start or
+    # end (at most WIDEN_MOST characters each side), so the model, the checks and the citation all hold the whole
+    # sentence; "chunk": the chunk's own span.
+    passage_edges: str = "chunk"
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
         _one_of("evidence", self.evidence, EVIDENCE)
         _one_of("judge_reads", self.judge_reads, JUDGE_READS)
+        _one_of("passage_edges", self.passage_edges, PASSAGE_EDGES)
         _one_of("injection_defence", self.injection_defence, DEFENCES)
         low, high = ANSWER_K
         if not isinstance(self.k, int) or not low <= self.k <= high:

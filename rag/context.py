@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -150,6 +150,32 @@ class Excerpt:
                 parts.append("…")
             parts.append(s.text)
         return " ".join(parts)
+
+
+WIDEN_MOST = 400  # characters a passage may grow on each side to reach its sentence's edge
+
+
+def widen(hit: Hit, document: str, most: int = WIDEN_MOST) -> Hit:
+    """``hit`` with its span moved out to the edges of the sentences its chunk cuts (each side at most ``most``
+    characters further), its text the document's text there: still an exact span of ``document``. ``hit``
+    itself when ``document`` does not hold its text at its span.
+
+    >>> doc = "Intro. When asked, 1,677 people from 10 nations answered the 2022 survey. The end."
+    >>> cut = Hit(rank=1, chunk_id=0, doc_id="d", title="T", text="the 2022 survey. The", start=57, end=77,
+    ...           score=1.0)
+    >>> widen(cut, doc).text
+    'When asked, 1,677 people from 10 nations answered the 2022 survey. The end.'
+    """
+    if document[hit.start : hit.end] != hit.text:
+        return hit
+    start, end = hit.start, hit.end
+    for s in split_sentences(document):
+        if s.start < hit.start < s.end and hit.start - s.start <= most:
+            start = s.start
+        if s.start < hit.end < s.end and s.end - hit.end <= most:
+            end = s.end
+    return hit if (start, end) == (hit.start, hit.end) else replace(hit, start=start, end=end,
+                                                                      text=document[start:end])
 
 
 def whole_sentences(excerpt: Excerpt, document: str) -> str:

@@ -425,3 +425,34 @@ def test_the_judge_reads_a_sentence_the_chunker_cut_as_a_whole(tmp_path, fake_em
     # by default it reads what the model was shown: the fragment, without the count
     answer = assistant(index, reply, judge=judge).ask("What share of the 1,677 respondents said the pact would help?")
     assert answer.abstained and answer.claims[0].judge == 0.1
+
+
+def test_passages_can_be_widened_to_the_sentences_their_chunks_cut(tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    filler = " ".join(f"region{i}" for i in range(30))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    sentence = (f"When researchers asked 1,677 respondents from 10 nations across {filler} what they thought in "
+                "2022, 36.4 per cent said the pact would help.")
+    (folder / "survey.txt").write_text(f"The institute runs a survey every year.\n\n{sentence}\n\nThe report ends "
+                                       "here.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=40, chunk_overlap=8), embedder=fake_embedder)
+    index.sync([folder])
+    assert not any("1,677" in c.text and "36.4" in c.text for c in index.snapshot().db.chunks())
+
+    def reply(user: str) -> str:
+        n = next(n for n in range(1, 6) if "36.4" in passage(user, n))
+        return f"36.4 per cent said the pact would help [{n}]."
+
+    question = "What share of the 1,677 respondents said the pact would help?"
+    cut = assistant(index, reply).ask(question)
+    whole = assistant(index, reply, passage_edges="sentences").ask(question)
+    assert not cut.abstained and not whole.abstained
+    [shown_cut] = [c.text for c in cut.citations]
+    [shown_whole] = [c.text for c in whole.citations]
+    assert "1,677" not in shown_cut and sentence in shown_whole
+    citation = whole.citations[0]
+    document = index.document(citation.doc_id)
+    assert document is not None and document.text[citation.start : citation.end] == citation.text
