@@ -110,7 +110,8 @@ def is_furniture(sentence: str) -> bool:
 
 def repeats_title(sentence: str, title: str) -> bool:
     """A sentence that is only the document's headline again (a page repeats it above the text): the model
-    already reads the title above the passage.
+    already reads the title above the passage. A headline has no full stop; a sentence that has one is text,
+    even when the title was guessed from it (a plain-text file whose first line is a sentence).
 
     >>> repeats_title("Japan, South Korea want in on Pillar 2 – but trust is still sticking point Aukus expansion",
     ...               "Aukus expansion: Japan, South Korea want in on Pillar 2 – but trust is still a sticking point")
@@ -118,9 +119,12 @@ def repeats_title(sentence: str, title: str) -> bool:
     >>> repeats_title("AUKUS members consider security deal with Japan The US, UK and Australia are engaging partners",
     ...               "AUKUS members consider security deal with Japan")
     False
+    >>> repeats_title("Satoru Nagao said the bill would help.", "Satoru Nagao said the bill would help.")
+    False
     """
     words = _WORD.findall(sentence.lower())
-    return len(words) >= 3 and not set(words) - set(_WORD.findall(title.lower()))
+    return (len(words) >= 3 and not sentence.rstrip().endswith(".")
+            and not set(words) - set(_WORD.findall(title.lower())))
 
 
 def hides(sentence: str) -> bool:

@@ -90,7 +90,7 @@ def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, qu
         if lexical < min_support or unsupported_specifics(text, evidence, question):
             # Small models often cite the passage next to the right one, or none: when exactly what
             # the sentence says is in another passage shown, cite that one instead.
-            score, n = max((support(text, h.text, question), n) for n, h in enumerate(hits, 1))
+            score, n = max(((support(text, h.text, question), n) for n, h in enumerate(hits, 1)), default=(0.0, 0))
             if score >= 0.8 and score > lexical and not unsupported_specifics(text, hits[n - 1].text, question):
                 note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
                 cited, evidence, lexical = [n], hits[n - 1].text, score

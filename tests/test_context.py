@@ -36,7 +36,7 @@ def test_furniture_is_not_shown_to_the_model():
 def test_a_sentence_that_only_repeats_the_title_is_not_shown_but_one_that_goes_on_is():
     page = Hit(rank=1, chunk_id=1, doc_id="d.txt", title="Aukus expansion: Japan wants in on Pillar 2 - but trust "
                "is still a sticking point", text="", start=0, end=0, score=1.0)
-    headline = "Japan wants in on Pillar 2 - but trust is still sticking point Aukus expansion. "
+    headline = "Japan wants in on Pillar 2 - but trust is still sticking point Aukus expansion\n\n"
     body = "Japan wants in on Pillar 2 because it builds submarines."
     [excerpt] = compact("Why does Japan want in?", [replace(page, text=headline + body, end=len(headline + body))],
                         budget=0)
