@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import asks_for_number, states_number
+from .asks import asks_for_name, asks_for_number, names_news, states_number
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
@@ -276,6 +276,10 @@ class Assistant:
         hits = tuple(e.hit for e in excerpts)  # numbered as the model sees them
         stream.passages = hits
         timings["context_s"] = time.perf_counter() - t1 - timings["retrieval_s"]
+        if not excerpts:  # every sentence found was page furniture or an order to the model: nothing to read
+            stream.answer = self._abstain(question, standalone, hits, "weak-retrieval", "", timings, t0)
+            yield stream.answer.text
+            return
         t2 = time.perf_counter()
         pieces: list[str] = []
         for piece in self.generator.answer(standalone, [(h.title, e.text) for h, e in zip(hits, excerpts,
@@ -312,9 +316,11 @@ class Assistant:
             # talks began): that is not an answer, and pretending it is hides that the documents are silent.
             relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
         timings["verify_s"] = time.perf_counter() - t3
-        # "How many?" answered without a number is true, maybe, but not an answer.
+        # "How many?" answered without a number, or "who?" without a name the question lacks, is true, maybe, but
+        # not an answer.
         off_topic = (relevance is not None and relevance < s.relevance_threshold) or (
-            asks_for_number(standalone) and not any(states_number(c.text) for c in kept))
+            asks_for_number(standalone) and not any(states_number(c.text) for c in kept)) or (
+            asks_for_name(standalone) and not any(names_news(c.text, standalone) for c in kept))
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(standalone, known) == standalone
         if (not kept or off_topic) and s.evidence == "rescue" and premise_known:

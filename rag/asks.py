@@ -1,17 +1,25 @@
 """What kind of answer a question asks for, and whether a sentence gives it.
 
-A "how many" question answered with a true sentence that holds no number is not answered: the
-assistant says the documents don't say, instead of showing something beside the point.
+A "how many" question answered with a true sentence that holds no number is not answered, nor is a "who"
+question answered without a name the question does not already give: the assistant says the documents don't
+say, instead of showing something beside the point.
 
     >>> asks_for_number("How many respondents did the survey have?"), asks_for_number("Who spoke?")
     (True, False)
     >>> states_number("More than one-third agreed."), states_number("It was a small survey.")
     (True, False)
+    >>> asks_for_name("What is the name of the researcher cited by the Global Times?")
+    True
+    >>> names_news("The Global Times cited a researcher of Australian studies.",
+    ...            "What is the name of the Australian-studies researcher cited by the Global Times?")
+    False
 """
 
 from __future__ import annotations
 
 import re
+
+from .sentences import STOP_WORDS
 
 _NUMBER_QUESTION = re.compile(
     r"\bhow\s+(?:many|much|long|large|big|old|often|far)\b"
@@ -37,3 +45,25 @@ def asks_for_number(question: str) -> bool:
 def states_number(text: str) -> bool:
     """The text gives a number, in digits or words ("36.4 per cent", "one-third", "eight")."""
     return bool(_NUMBER.search(re.sub(r"\[\d+\]", " ", text)))
+
+
+_NAME_QUESTION = re.compile(
+    r"^\s*who\b|\bwho\s+(?:is|was|were|are|said|says|told|predicted|warned|welcomed|wrote|argued|introduced|did)\b"
+    r"|\bwhat\s+is\s+the\s+name\b|\bname\s+of\s+the\b"
+    r"|\b(?:which|what)\s+(?:\w+\s+)?(?:analyst|official|minister|researcher|expert|professor|spokes\w+|diplomat"
+    r"|person|leader|scholar|fellow|author|lawmaker|senator|politician|journalist)s?\b",
+    re.IGNORECASE)
+
+
+def asks_for_name(question: str) -> bool:
+    """The question asks who: a person's name (who said, which analyst, what is the name of …)."""
+    return bool(_NAME_QUESTION.search(question))
+
+
+def names_news(text: str, question: str) -> bool:
+    """The text names someone or something (a capitalised word, the first one included: "Nagy said …") that
+    the question does not (its words split at hyphens too)."""
+    given = {w.lower() for w in re.findall(r"[A-Za-z]\w*", question)}
+    capitalised = {t.lower() for t in re.findall(r"[A-Za-z]\w*", re.sub(r"\[\d+\]", " ", text))
+                   if t[0].isupper() and t.lower() not in STOP_WORDS}
+    return bool(capitalised - given)

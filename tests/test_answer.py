@@ -346,6 +346,23 @@ def test_how_many_answered_without_a_number_is_an_abstention(indexed):
     assert answer.abstained and answer.reason == "off-topic" and answer.claims[0].supported
 
 
+def test_who_answered_without_a_name_the_question_lacks_is_an_abstention(tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "bill.txt").write_text("Satoru Nagao said the security clearance bill would help Japan share secrets. "
+                                     "The bill carries a punishment of up to five years in prison.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+    question = "Who said the security clearance bill would help Japan share secrets?"
+    unnamed = assistant(index, "The security clearance bill would help Japan share secrets [1].").ask(question)
+    assert unnamed.abstained and unnamed.reason == "off-topic" and unnamed.claims[0].supported
+    named = assistant(index, "Satoru Nagao said the bill would help Japan share secrets [1].").ask(question)
+    assert not named.abstained
+
+
 def test_when_the_model_abstains_the_sentences_it_chooses_are_quoted_and_cited(indexed):
     def about_joining(user: str) -> str:  # the first sentence that mentions joining, as the model would pick
         return next(n for n, text in re.findall(r"^\((\d+)\) (.*)$", user, re.MULTILINE) if "join" in text)
@@ -456,3 +473,19 @@ def test_passages_can_be_widened_to_the_sentences_their_chunks_cut(tmp_path, fak
     citation = whole.citations[0]
     document = index.document(citation.doc_id)
     assert document is not None and document.text[citation.start : citation.end] == citation.text
+
+
+def test_passages_that_are_all_furniture_give_an_abstention_not_a_crash(tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "captions.txt").write_text("Photo: AP\n\n12 May 2024 06:37\n\nCaliber.Az reprints the article.\n",
+                                         encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+    a = assistant(index, "Caliber reprints it [1].")
+    answer = a.ask("Who reprints the article?")
+    assert answer.abstained and answer.reason == "weak-retrieval"
+    assert a.generator.prompts == []  # the model was not asked to answer from nothing
