@@ -145,8 +145,8 @@ def pgvector(x: np.ndarray, shards: int, keep: list[Any], fetch_size: int = 100,
             with psycopg.connect(url, autocommit=True) as con:
                 con.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 con.execute(sql(f"CREATE TABLE v (id bigint PRIMARY KEY, e vector({dim}) NOT NULL)"))
-                # the whole graph in memory: at 1M x 384-d it needs ~3 GB; past maintenance_work_mem pgvector
-                # goes on building it on disk, many times slower
+                # the whole graph in memory (a million 384-d vectors are 1.5 GB before their links); past
+                # maintenance_work_mem pgvector goes on more slowly (pgvector's README)
                 con.execute("SET maintenance_work_mem = '6GB'")
                 part = [i for i in range(len(x)) if shards == 0 or i % shards == n]
                 began = time.perf_counter()

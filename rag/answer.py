@@ -254,8 +254,9 @@ class Assistant:
             timings["rewrite_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         hits = self._search(standalone)
+        documents: dict[str, str] = {}  # whole document texts, each read once per answer, only when needed
         if s.passage_edges == "sentences":
-            documents = dict(zip(dict.fromkeys(h.doc_id for h in hits), self._documents(hits), strict=True))
+            documents = self._documents(hits)
             hits = tuple(widen(h, documents[h.doc_id]) for h in hits)
         stream.passages = hits
         timings["retrieval_s"] = time.perf_counter() - t1
@@ -297,10 +298,11 @@ class Assistant:
         t3 = time.perf_counter()
         known = [*(h.text for h in hits), *(h.title for h in hits)]
         whole = s.judge_reads == "sentences"
-        documents = dict(zip(dict.fromkeys(h.doc_id for h in hits), self._documents(hits), strict=True)) \
-            if whole or echoable(standalone, known) != standalone else {}
-        if echoable(standalone, known) != standalone:  # a name no passage has: do the documents have it?
-            known += documents.values()
+        unknown_name = echoable(standalone, known) != standalone  # a name no passage has: do the documents?
+        if whole or unknown_name:
+            documents = self._documents(hits, documents)
+        if unknown_name:
+            known += [documents[doc_id] for doc_id in dict.fromkeys(h.doc_id for h in hits)]
         # What the judge reads: the excerpts, or the excerpts with the sentences the chunker cut made whole.
         judged = [whole_sentences(e, documents[e.hit.doc_id]) if whole else e.text for e in excerpts]
         claims = verify(raw, hits, judged, standalone, mode=s.verify, min_support=s.min_support,
@@ -359,12 +361,13 @@ class Assistant:
         rest = [h for h in found if h not in picked][: s.k - len(picked)]  # too few documents: fill in rank order
         return tuple(sorted([*picked, *rest], key=lambda h: h.rank))
 
-    def _documents(self, hits: Sequence[Hit]) -> list[str]:
-        """The whole texts of the documents ``hits`` come from (each once)."""
-        texts = []
+    def _documents(self, hits: Sequence[Hit], read: dict[str, str] | None = None) -> dict[str, str]:
+        """The whole texts of the documents ``hits`` come from, by id; those in ``read`` are not read again."""
+        texts = dict(read or {})
         for doc_id in dict.fromkeys(h.doc_id for h in hits):
-            doc = self.index.document(doc_id)
-            texts.append(doc.text if doc is not None else "")
+            if doc_id not in texts:
+                doc = self.index.document(doc_id)
+                texts[doc_id] = doc.text if doc is not None else ""
         return texts
 
     def _quote_evidence(self, question: str, hits: tuple[Hit, ...], excerpts: Sequence[Excerpt]) -> list[Claim]:
