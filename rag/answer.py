@@ -32,19 +32,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Generator as Steps
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import asks_for_name, asks_for_number, names_news, states_number
+from .asks import across_documents, asks_for_name, asks_for_number, names_news, split_parts, states_number
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
-from .sentences import idf_overlap
+from .sentences import idf_overlap, support
 from .verify import ABSTAIN_LIKE, Citation, Claim, citations, echoable, source_sentence, verify, with_markers
 from .worker import Worker
 
@@ -54,6 +55,12 @@ __all__ = ["Answer", "AnswerSettings", "AnswerStream", "Assistant", "Citation", 
 MIN_EVIDENCE_OVERLAP = 0.15
 # ... and the judge must give at least this P(yes) that they answer it.
 MIN_EVIDENCE_RELEVANCE = 0.5
+# A question asked across documents is answered until this many documents are cited (or tried).
+MULTI_DOCUMENTS = 2
+# A two-part question's answer covers its second part when it holds this share of the part's own content words.
+COVERED = 0.5
+# A later part's sentence is not shown when this share of its content words was said already.
+SAID_ALREADY = 0.75
 # The injection screen drops an answer sentence whose source the model finds an order with P(yes) at least this.
 ORDER_THRESHOLD = 0.5
 _FOLLOW_UP = re.compile(
@@ -75,6 +82,7 @@ class Answer:
     reason: Reason | Literal[""] = ""  # why we abstained (config.Reason); "" when we answered
     raw: str = ""                   # what the model wrote, before verification
     timings: dict[str, float] = field(default_factory=dict)
+    parts: tuple[str, ...] = ()     # the questions answered one by one, when it was asked in parts
 
     def to_dict(self) -> dict[str, Any]:
         """The ``rag ask --json`` object."""
@@ -91,6 +99,7 @@ class Answer:
             "closest": [{"n": n, "doc_id": h.doc_id, "title": h.title, "start": h.start, "end": h.end,
                          "text": h.text} for n, h in enumerate(self.passages[:3], 1)] if self.abstained else [],
             "raw": self.raw,
+            "parts": list(self.parts),
             "timings": self.timings,
         }
 
@@ -253,21 +262,55 @@ class Assistant:
             standalone = self.generator.rewrite(history, question)
             timings["rewrite_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        hits = self._search(standalone)
-        documents: dict[str, str] = {}  # whole document texts, each read once per answer, only when needed
-        if s.passage_edges == "sentences":
-            documents = self._documents(hits)
-            hits = tuple(widen(h, documents[h.doc_id]) for h in hits)
+        # The question is answered whole; then, for a question with parts, each part the model tends to leave out
+        # is answered on its own: (what the model is asked, its passages or None to search for them).
+        # (what the model is asked, from which passages, what the answer's ``parts`` calls it)
+        jobs: list[tuple[str, tuple[Hit, ...] | None, str]] = [(standalone, None, standalone)]
+        done: list[_Part] = []
+        while len(done) < len(jobs):
+            asked, found, _ = jobs[len(done)]
+            hits = self._search(asked) if found is None else found
+            documents: dict[str, str] = {}  # whole document texts, each read once per answer, only when needed
+            if s.passage_edges == "sentences":
+                documents = self._documents(hits)
+                hits = tuple(widen(h, documents[h.doc_id]) for h in hits)
+            stream.passages = hits
+            _add(timings, "retrieval_s", time.perf_counter() - t1)
+            lead = "\n\n" if any(p.raw or p.kept for p in done) else ""
+            done.append((yield from self._part(stream, asked, hits, documents, timings, t0, lead)))
+            t1 = time.perf_counter()
+            if len(done) == 1 and s.parts == "parts":
+                jobs += self._later_parts(standalone, done[0])
+        hits, claims, reason = done[0].hits, done[0].claims, done[0].reason
+        if len(done) > 1:
+            hits, claims = _merge(done)
+            reason = "" if any(p.kept for p in done) else reason
         stream.passages = hits
-        timings["retrieval_s"] = time.perf_counter() - t1
+        raw = "\n\n".join(p.raw for p in done if p.raw)
+        parts = tuple(label for _, _, label in jobs) if len(jobs) > 1 else ()
+        if reason:
+            stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims, parts)
+            if all(p.reason == "weak-retrieval" for p in done):  # nothing was written: say so
+                yield stream.answer.text
+            return
+        kept = [c for c in claims if c.supported]
+        timings["total_s"] = time.perf_counter() - t0
+        stream.answer = Answer(question=question, standalone=standalone, text=" ".join(with_markers(c) for c in kept),
+                               claims=tuple(claims), citations=citations(kept, hits), passages=hits, abstained=False,
+                               raw=raw, timings=_rounded(timings), parts=parts)
+
+    def _part(self, stream: Outcome, question: str, hits: tuple[Hit, ...], documents: dict[str, str],
+              timings: dict[str, float], t0: float, lead: str) -> Steps[str, None, _Part]:
+        """Answer ``question`` from ``hits``: compact them, stream the model's answer (the first piece after
+        ``lead``), verify it; the verified sentences, or why there are none."""
+        s = self.settings
+        t1 = time.perf_counter()
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
         if not hits or (best is not None and best < s.min_dense_score):
-            stream.answer = self._abstain(question, standalone, hits, "weak-retrieval", "", timings, t0)
-            yield stream.answer.text
-            return
+            return _Part(hits, (), (), "", "weak-retrieval")
         embedder = self.index.embedder if s.mode != "bm25" else None
         drop = hidden_by(s.injection_defence)
-        excerpts = [e for e in compact(standalone, hits, s.context_tokens, embedder,
+        excerpts = [e for e in compact(question, hits, s.context_tokens, embedder,
                                        self.generator.count_tokens, drop) if e.sentences]
         # Same-document passages side by side (best document first), so each title is written once.
         first = {}
@@ -276,82 +319,83 @@ class Assistant:
         excerpts.sort(key=lambda e: first[e.hit.doc_id])
         hits = tuple(e.hit for e in excerpts)  # numbered as the model sees them
         stream.passages = hits
-        timings["context_s"] = time.perf_counter() - t1 - timings["retrieval_s"]
+        _add(timings, "context_s", time.perf_counter() - t1)
         if not excerpts:  # every sentence found was page furniture or an order to the model: nothing to read
-            stream.answer = self._abstain(question, standalone, hits, "weak-retrieval", "", timings, t0)
-            yield stream.answer.text
-            return
+            return _Part(hits, (), (), "", "weak-retrieval")
         t2 = time.perf_counter()
         pieces: list[str] = []
-        for piece in self.generator.answer(standalone, [(h.title, e.text) for h, e in zip(hits, excerpts,
-                                                                                        strict=True)],
+        prefill = 0.0
+        for piece in self.generator.answer(question, [(h.title, e.text) for h, e in zip(hits, excerpts, strict=True)],
                                            s.prompt, s.max_tokens):
             if not pieces:
                 now = time.perf_counter()
-                timings["first_token_s"], timings["prefill_s"] = now - t0, now - t2
+                prefill = now - t2
+                if "first_token_s" not in timings:  # the first part's: what a reader waits for
+                    timings["first_token_s"], timings["prefill_s"] = now - t0, prefill
+                if lead:
+                    yield lead
             pieces.append(piece)
             yield piece
-        timings["generation_s"] = time.perf_counter() - t2
+        written = time.perf_counter() - t2
+        _add(timings, "generation_s", written)
         if pieces:
-            timings["writing_s"] = timings["generation_s"] - timings["prefill_s"]
+            _add(timings, "writing_s", written - prefill)
         raw = "".join(pieces).strip()
         t3 = time.perf_counter()
         known = [*(h.text for h in hits), *(h.title for h in hits)]
         whole = s.judge_reads == "sentences"
-        unknown_name = echoable(standalone, known) != standalone  # a name no passage has: do the documents?
+        unknown_name = echoable(question, known) != question  # a name no passage has: do the documents?
         if whole or unknown_name:
-            documents = self._documents(hits, documents)
+            documents.update(self._documents(hits, documents))
         if unknown_name:
             known += [documents[doc_id] for doc_id in dict.fromkeys(h.doc_id for h in hits)]
         # What the judge reads: the excerpts, or the excerpts with the sentences the chunker cut made whole.
         judged = [whole_sentences(e, documents[e.hit.doc_id]) if whole else e.text for e in excerpts]
-        claims = verify(raw, hits, judged, standalone, mode=s.verify, min_support=s.min_support,
+        claims = verify(raw, hits, judged, question, mode=s.verify, min_support=s.min_support,
                         judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known,
                         trust_support=s.trust_support)
         if s.injection_defence == "screen":
             claims = self._screen(claims, hits)
         kept = [c for c in claims if c.supported]
-        text = " ".join(with_markers(c) for c in kept)
         relevance = None
         if kept and s.verify == "judge" and s.relevance_threshold > 0:
             # True, cited sentences can still miss the point ("how many soldiers?" answered with when
             # talks began): that is not an answer, and pretending it is hides that the documents are silent.
-            relevance = self.generator.answers(standalone, " ".join(c.text for c in kept))
-        timings["verify_s"] = time.perf_counter() - t3
+            relevance = self.generator.answers(question, " ".join(c.text for c in kept))
+        _add(timings, "verify_s", time.perf_counter() - t3)
         # "How many?" answered without a number, or "who?" without a name the question lacks, is true, maybe, but
         # not an answer.
         off_topic = (relevance is not None and relevance < s.relevance_threshold) or (
-            asks_for_number(standalone) and not any(states_number(c.text) for c in kept)) or (
-            asks_for_name(standalone) and not any(names_news(c.text, standalone) for c in kept))
+            asks_for_number(question) and not any(states_number(c.text) for c in kept)) or (
+            asks_for_name(question) and not any(names_news(c.text, question) for c in kept))
         # Not when the question names someone the passages never mention: that premise is false.
-        premise_known = echoable(standalone, known) == standalone
+        premise_known = echoable(question, known) == question
         if (not kept or off_topic) and s.evidence == "rescue" and premise_known:
             t4 = time.perf_counter()
-            quoted = self._quote_evidence(standalone, hits, excerpts)
-            timings["select_s"] = time.perf_counter() - t4
-            if quoted and not (asks_for_number(standalone) and not any(states_number(c.text) for c in quoted)):
+            quoted = self._quote_evidence(question, hits, excerpts)
+            _add(timings, "select_s", time.perf_counter() - t4)
+            if quoted and not (asks_for_number(question) and not any(states_number(c.text) for c in quoted)):
                 replaced = [replace(c, supported=False, note="does not answer the question") if c.supported else c
                             for c in claims]
                 claims, kept, off_topic = [*replaced, *quoted], quoted, False
-                text = " ".join(with_markers(c) for c in kept)
-                yield ("\n\n" if raw else "") + text
+                yield ("\n\n" if raw else lead) + " ".join(with_markers(c) for c in kept)
         if not kept or off_topic:
-            reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
+            reason: Reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
                 else "off-topic"
-            stream.answer = self._abstain(question, standalone, hits, reason, raw, timings, t0, claims)
-            return
-        timings["total_s"] = time.perf_counter() - t0
-        stream.answer = Answer(question=question, standalone=standalone, text=text, claims=tuple(claims),
-                               citations=citations(kept, hits), passages=hits, abstained=False, raw=raw,
-                               timings=_rounded(timings))
+            return _Part(hits, tuple(claims), (), raw, reason)
+        return _Part(hits, tuple(claims), tuple(kept), raw, "")
 
-    def _search(self, question: str) -> tuple[Hit, ...]:
+    def _search(self, question: str, skip: Collection[tuple[str, int]] = ()) -> tuple[Hit, ...]:
         """The k passages for ``question``, no more than ``per_document`` of them from one document while other
-        documents have passages to offer (from the best 4k); in rank order."""
+        documents have passages to offer (from the best 4k); in rank order. Passages starting where one in ``skip``
+        does (``(doc_id, start)``) are left out."""
         s = self.settings
-        if not s.per_document:
+        if not s.per_document and not skip:
             return tuple(self.retriever.search(question, k=s.k, mode=s.mode))
-        found = self.retriever.search(question, k=min(4 * s.k, SEARCH_K[1]), mode=s.mode)
+        found = [h for h in self.retriever.search(question, k=min(4 * s.k, SEARCH_K[1]), mode=s.mode)
+                 if (h.doc_id, h.start) not in skip]
+        if not s.per_document:
+            return tuple(found[: s.k])
         taken: dict[str, int] = {}
         picked = []
         for hit in found:
@@ -360,6 +404,36 @@ class Assistant:
                 taken[hit.doc_id] = taken.get(hit.doc_id, 0) + 1
         rest = [h for h in found if h not in picked][: s.k - len(picked)]  # too few documents: fill in rank order
         return tuple(sorted([*picked, *rest], key=lambda h: h.rank))
+
+    def _later_parts(self, question: str, whole: _Part) -> list[tuple[str, tuple[Hit, ...], str]]:
+        """What to ask, and from which passages, after ``question`` was answered whole (``whole``).
+
+        - The second part of a two-part question, unless the answer already covers it (``COVERED``), from passages
+          the answer did not cite (it did not find the second part there). A part that refers back ("what past
+          episode illustrates this?") is searched for with what the answer said, and asked with the first part.
+        - For a question asked across documents: the question again, of each of the best documents the answer
+          did not cite (until ``MULTI_DOCUMENTS`` are cited or tried), from that document's passages alone.
+        """
+        s = self.settings
+        said = " ".join(claim.text for claim in whole.kept)
+        cited = {(whole.hits[n - 1].doc_id, whole.hits[n - 1].start) for claim in whole.kept for n in claim.citations}
+        asked = split_parts(question)
+        if len(asked) > 1:
+            first, second = asked
+            if said and support(second, said, given=first) >= COVERED:
+                return []
+            refers = bool(_FOLLOW_UP.search(second))
+            query = f"{second} {said or first}" if refers else second
+            hits = self._search(query, skip=cited)
+            return [(f"{second} {first}" if refers else second, hits, second)]
+        if not across_documents(question):
+            return []
+        documents = {doc_id for doc_id, _ in cited}
+        found = self.retriever.search(question, k=min(4 * s.k, SEARCH_K[1]), mode=s.mode)
+        best = [d for d in dict.fromkeys(h.doc_id for h in found) if d not in documents]
+        best = best[: MULTI_DOCUMENTS - len(documents)]
+        parts = [tuple(h for h in found if h.doc_id == doc_id)[: s.k] for doc_id in best]
+        return [(question, hits, f"{question} (in {hits[0].title})") for hits in parts]
 
     def _documents(self, hits: Sequence[Hit], read: dict[str, str] | None = None) -> dict[str, str]:
         """The whole texts of the documents ``hits`` come from, by id; those in ``read`` are not read again."""
@@ -400,10 +474,53 @@ class Assistant:
         return out
 
     def _abstain(self, question: str, standalone: str, hits: tuple[Hit, ...], reason: Reason, raw: str,
-                 timings: dict[str, float], t0: float, claims: Sequence[Claim] = ()) -> Answer:
+                 timings: dict[str, float], t0: float, claims: Sequence[Claim] = (),
+                 parts: tuple[str, ...] = ()) -> Answer:
         timings["total_s"] = time.perf_counter() - t0
         return Answer(question=question, standalone=standalone, text=prompts.ABSTAIN, claims=tuple(claims),
-                      citations=(), passages=hits, abstained=True, reason=reason, raw=raw, timings=_rounded(timings))
+                      citations=(), passages=hits, abstained=True, reason=reason, raw=raw, timings=_rounded(timings),
+                      parts=parts)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part of a question, answered: its passages as the model saw them, every sentence written (verified or
+    not), those kept, what the model wrote, and why none was kept ("" when some were)."""
+
+    hits: tuple[Hit, ...]
+    claims: tuple[Claim, ...]
+    kept: tuple[Claim, ...]
+    raw: str
+    reason: Reason | Literal[""]
+
+
+def _merge(parts: Sequence[_Part]) -> tuple[tuple[Hit, ...], list[Claim]]:
+    """The passages of all ``parts`` (each span once) and their sentences, citations renumbered to match. A part
+    that did not answer keeps its sentences for the record, none of them shown; a sentence already shown is not
+    shown again."""
+    hits: list[Hit] = []
+    where: dict[tuple[str, int, int], int] = {}
+    claims: list[Claim] = []
+    earlier = ""  # what the parts before said
+    for part in parts:
+        number = {}
+        for n, hit in enumerate(part.hits, 1):
+            number[n] = where.setdefault((hit.doc_id, hit.start, hit.end), len(hits) + 1)
+            if number[n] == len(hits) + 1:
+                hits.append(hit)
+        for claim in part.claims:
+            claim = replace(claim, citations=tuple(dict.fromkeys(number[n] for n in claim.citations)))
+            if claim.supported and not part.kept:
+                claim = replace(claim, supported=False, note=claim.note or "does not answer its part of the question")
+            elif claim.supported and earlier and support(claim.text, earlier) >= SAID_ALREADY:
+                claim = replace(claim, supported=False, note="said already")
+            claims.append(claim)
+        earlier = " ".join(c.text for c in claims if c.supported)
+    return tuple(hits), claims
+
+
+def _add(timings: dict[str, float], stage: str, seconds: float) -> None:
+    timings[stage] = timings.get(stage, 0.0) + seconds
 
 
 def _rounded(timings: dict[str, float]) -> dict[str, float]:

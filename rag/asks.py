@@ -13,6 +13,16 @@ say, instead of showing something beside the point.
     >>> names_news("The Global Times cited a researcher of Australian studies.",
     ...            "What is the name of the Australian-studies researcher cited by the Global Times?")
     False
+
+A question may have parts that one passage rarely answers together: two questions in one, or one asked of
+several documents. A 1.5B model given both answers the first and stops, so these are answered part by part:
+
+    >>> split_parts("What did the statement say about Japan, and what law is Japan pursuing?")
+    ['What did the statement say about Japan?', 'What law is Japan pursuing?']
+    >>> split_parts("Could Seoul's position flip, and why?")   # too short to stand alone: one question
+    ["Could Seoul's position flip, and why?"]
+    >>> across_documents("What threats are cited across the articles?"), across_documents("Who said it?")
+    (True, False)
 """
 
 from __future__ import annotations
@@ -67,3 +77,29 @@ def names_news(text: str, question: str) -> bool:
     capitalised = {t.lower() for t in re.findall(r"[A-Za-z]\w*", re.sub(r"\[\d+\]", " ", text))
                    if t[0].isupper() and t.lower() not in STOP_WORDS}
     return bool(capitalised - given)
+
+
+# ", and what …" starts a second question; a bare "and why?" is read with the first.
+_SECOND_QUESTION = re.compile(r",?\s+and\s+(?=(?:what|why|how|which|who|whom|whose|where|when)\b)", re.IGNORECASE)
+_ACROSS = re.compile(
+    r"\bacross\s+(?:the|these|all|both|several|different)\s+(?:\w+\s+)?(?:articles|documents|sources|reports|pieces)\b"
+    r"|\b(?:both|all|each\s+of\s+the)\s+(?:articles|documents|sources|reports)\b"
+    r"|\baccording\s+to\s+[^?,;]*?\band\b[^?,;]*?\b(?:article|report|piece|source|paper)s?\b"
+    r"|\bcompar(?:e|es|ed|ing)\b|\bdiffer(?:s|ent|ently)?\s+(?:from|between|in\s+how)\b",
+    re.IGNORECASE)
+MIN_PART_WORDS = 3
+
+
+def split_parts(question: str) -> list[str]:
+    """The questions ``question`` asks, in order: two for "…, and what …?" whose second part has at least
+    ``MIN_PART_WORDS`` words, else ``[question]``."""
+    pieces = _SECOND_QUESTION.split(question.strip(), maxsplit=1)
+    if len(pieces) < 2 or len(re.findall(r"\w+", pieces[1])) < MIN_PART_WORDS:
+        return [question]
+    first, second = (p.strip().rstrip("?").strip() for p in pieces)
+    return [first + "?", second[:1].upper() + second[1:] + "?"]
+
+
+def across_documents(question: str) -> bool:
+    """The question asks what several documents say ("across the articles", "according to A and B", compare)."""
+    return bool(_ACROSS.search(question))

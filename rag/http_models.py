@@ -103,6 +103,7 @@ class AskResponse(BaseModel):
     sentences: list[SentenceOut]
     closest: list[ClosestOut]
     raw: str
+    parts: list[str] = []  # the questions answered one by one, when the question was answered in parts
     timings: dict[str, float]
 
 

@@ -489,3 +489,60 @@ def test_passages_that_are_all_furniture_give_an_abstention_not_a_crash(tmp_path
     answer = a.ask("Who reprints the article?")
     assert answer.abstained and answer.reason == "weak-retrieval"
     assert a.generator.prompts == []  # the model was not asked to answer from nothing
+
+
+def question_of(user: str) -> str:
+    """The question the model was asked in an answer prompt."""
+    return re.search(r"^Question: (.*)$", user, re.MULTILINE).group(1)
+
+
+def test_a_two_part_question_is_answered_whole_then_its_second_part_alone(indexed):
+    question = ("What did the AUKUS allies say about Japan, and what legislation is Japan pursuing to make such "
+                "cooperation easier?")
+    first, second = (lambda user: f"{first_sentence(user, 1)} [1]."), (lambda user: f"{first_sentence(user, 2)} [2].")
+    a = assistant(indexed, first, second, parts="parts")
+    answer = a.ask(question)
+    asked = [question_of(user) for system, user in a.generator.prompts if system in prompts.ANSWER_SYSTEMS.values()]
+    assert asked == [question, "What legislation is Japan pursuing to make such cooperation easier?"]
+    assert answer.parts == tuple(asked) and answer.to_dict()["parts"] == asked
+    assert not answer.abstained and len(answer.claims) == 2
+    for claim in answer.claims:  # each sentence cites, in the joined list, the passage it was written from
+        [n] = claim.citations
+        assert claim.text.rstrip(".") in answer.passages[n - 1].text
+    assert [c.n for c in answer.citations] == sorted({c.citations[0] for c in answer.claims})
+    assert re.findall(r"\[(\d+)\]", answer.text) == [str(c.citations[0]) for c in answer.claims]
+    # asked whole, the model gets the question once
+    whole = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].", parts="whole")
+    whole.ask(question)
+    assert [question_of(user) for _, user in whole.generator.prompts if "Question:" in user] == [question]
+
+
+def test_a_part_left_unanswered_shows_only_the_verified_part(indexed):
+    question = "When did South Korea's minister speak in Melbourne, and how long did those meetings last?"
+    a = assistant(indexed, prompts.ABSTAIN, lambda user: f"{first_sentence(user, 1)} [1].", parts="parts")
+    answer = a.ask(question)
+    assert not answer.abstained and len(answer.claims) == 1 and answer.raw.startswith(prompts.ABSTAIN)
+    # the second part says "those meetings": it is asked with the first part beside it, to say which
+    assert question_of(a.generator.prompts[-1][1]) == ("How long did those meetings last? When did South Korea's "
+                                                       "minister speak in Melbourne?")
+    assert a.generator.prompts[0][1].endswith(question)  # the whole question was asked first
+    nobody = assistant(indexed, prompts.ABSTAIN, prompts.ABSTAIN, parts="parts").ask(question)
+    assert nobody.abstained and nobody.reason == "model" and nobody.parts == answer.parts
+
+
+def test_a_question_across_the_articles_is_answered_until_two_documents_are_cited(indexed):
+    question = "What threats from North Korea are cited across the articles?"
+    def first(user: str) -> str:
+        return f"{first_sentence(user, 1)} [1]."
+
+    a = assistant(indexed, first, first, first, parts="parts")
+    answer = a.ask(question)
+    shown = [user for system, user in a.generator.prompts if system in prompts.ANSWER_SYSTEMS.values()]
+    assert len(shown) == 2 and question_of(shown[0]) == question_of(shown[1]) == question
+    assert not answer.abstained and len(answer.parts) == 2
+    assert len({c.doc_id for c in answer.citations}) == 2  # the second answer read another document only
+    assert len(re.findall(r"^Document: ", shown[1], re.MULTILINE)) == 1, shown[1]
+    # when the whole answer is an abstention, each of the two best documents is asked on its own
+    b = assistant(indexed, prompts.ABSTAIN, first, first, parts="parts")
+    answer = b.ask(question)
+    assert len(answer.parts) == 3 and len({c.doc_id for c in answer.citations}) == 2

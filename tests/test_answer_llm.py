@@ -198,3 +198,18 @@ def test_a_restored_system_prompt_writes_what_a_freshly_read_one_does():
     assert len(model._states) == 2
     restored = "".join(model.complete(system, user, 40))  # the answer prompt's saved cache put back
     assert restored == fresh and "Japan" in fresh, (fresh, restored)
+
+
+def test_a_two_part_question_gets_both_parts_when_asked_in_parts(assistant):
+    """Asked whole, the model answers what the joint statement said and stops; asked in parts, the second part
+    (Japan's security clearance bill, in another document) is found and answered too, every sentence verified."""
+    question = ("What did the AUKUS allies' joint statement say about Japan, and what legislation is Japan pursuing "
+                "to make such cooperation easier?")
+    answer = assistant.with_settings(parts="parts").ask(question)
+    assert not answer.abstained, (answer.raw, answer.claims)
+    assert len(answer.parts) == 2, answer.parts
+    assert "consider" in answer.text.lower() and "security clearance" in answer.text.lower(), answer.text
+    assert {c.doc_id[:3] for c in answer.citations} >= {"004"} and {c.doc_id[:3] for c in answer.citations} & {
+        "001", "002"}, answer.citations
+    shown = [c for c in answer.claims if c.supported]
+    assert shown and all(f"[{c.citations[0]}]" in answer.text for c in shown)

@@ -78,6 +78,15 @@ def test_sentences_chosen_as_evidence_are_marked_as_quoted():
     assert "Quoted word for word from [1]" in marked
 
 
+def test_an_answer_made_in_parts_names_them_escaped():
+    from rag_ui.render import answer_message
+
+    plain = answer_message(reply("Japan may [1]."), 1)
+    parted = answer_message(reply("Japan may [1].", parts=("Who may join?", f"Why {EVIL}?")), 1)
+    assert "parts-note" not in plain and "Answered part by part: Who may join\\?; Why" in parted
+    assert len(re.findall(r"(?<!\\)<", parted)) == 2  # the note's own span is the only markup
+
+
 def test_document_page_highlights_the_span_and_escapes_the_text():
     from rag_ui.render import document_page
 
