@@ -102,7 +102,8 @@ class LlamaGenerator(Generator):
     The prompt is tokenised piece by piece: the chat template's control tokens as special tokens,
     the passages and question as plain text, so no document can forge a turn. The key/value cache
     after each fixed system prompt is saved and restored, so only passages and question are
-    evaluated per answer (llama.cpp reuses the longest common token prefix on its own).
+    evaluated per answer; they are always read whole, never reused from the previous prompt, so an answer
+    does not depend on what was asked before it.
 
     The model has one owner, a ``Worker`` thread: every call runs there, and ``complete`` returns a
     ``Feed`` that any thread may read, close or drop. Before the model is loaded into this process,
@@ -221,11 +222,12 @@ class LlamaGenerator(Generator):
         self._restore_prefix(tokens, fixed)
         budget = min(max_tokens, self.n_ctx - len(tokens) - 1)
         if grammar is None:
-            ids = self._greedy(tokens, budget)
+            ids = self._greedy(tokens, budget, fixed)
         else:
             from llama_cpp import LlamaGrammar
 
             rules = LlamaGrammar.from_string(grammar, verbose=False)
+            llm.n_tokens = min(llm.n_tokens, fixed)  # read from the system part on, as _read does
             ids = llm.generate(tokens, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0, reset=True, grammar=rules)
         pending = b""
         for count, token in enumerate(ids):
@@ -239,7 +241,7 @@ class LlamaGenerator(Generator):
             pending = b""
             yield text
 
-    def _greedy(self, tokens: list[int], budget: int) -> Iterator[int]:
+    def _greedy(self, tokens: list[int], budget: int, fixed: int = 0) -> Iterator[int]:
         """The greedy continuation of ``tokens``, token by token, reusing the context's common prefix.
 
         With ``draft_tokens`` (prompt-lookup decoding), each step proposes the tokens that followed the
@@ -251,7 +253,7 @@ class LlamaGenerator(Generator):
 
         llm = self._loaded()
         vocab = llm.n_vocab()
-        token = int(np.argmax(self._read(tokens)))
+        token = int(np.argmax(self._read(tokens, fixed)))
         seen = list(tokens)
         for _ in range(budget):
             yield token
@@ -287,16 +289,20 @@ class LlamaGenerator(Generator):
     def _yes_probability(self, system: str, user: str) -> float:
         tokens, fixed = self._tokens(system, user)
         self._restore_prefix(tokens, fixed)
-        return _yes_share(self._read(tokens), self._yes_no)
+        return _yes_share(self._read(tokens, fixed), self._yes_no)
 
-    def _read(self, tokens: list[int]):
-        """Read ``tokens`` into the context, reusing the longest prefix it already holds (at least the last token
-        is read, so its logits are fresh); the last token's logits, a numpy view valid until the next read."""
+    def _read(self, tokens: list[int], fixed: int = 0):
+        """Read ``tokens`` into the context from its fixed system part on (``fixed`` tokens, which the context holds
+        already); the last token's logits, a numpy view valid until the next read.
+
+        Nothing after the system part is reused from the previous prompt, though llama.cpp could: the same
+        tokens read in other batches sum in another order, which tipped a near tie in a greedy answer, so the
+        same question asked twice got two answers (eval/RESULTS.md, issue 13). Every prompt is read whole."""
         import numpy as np
 
         llm = self._loaded()
         common = 0
-        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+        for a, b in zip(llm._input_ids[: min(llm.n_tokens, fixed)], tokens[:-1], strict=False):
             if a != b:
                 break
             common += 1

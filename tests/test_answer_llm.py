@@ -213,3 +213,30 @@ def test_a_two_part_question_gets_both_parts_when_asked_in_parts(assistant):
         "001", "002"}, answer.citations
     shown = [c for c in answer.claims if c.supported]
     assert shown and all(f"[{c.citations[0]}]" in answer.text for c in shown)
+
+
+def test_every_prompt_is_read_from_its_system_part_on_so_a_repeated_question_gets_the_same_answer(assistant):
+    """llama.cpp could reuse the previous prompt's tokens, but read in other batches they sum in another order,
+    which tipped a greedy answer: the same question asked twice in a row got two answers."""
+    generator = assistant.generator
+    passage = ("The fallout cost South Korea's economy some US$7.5 billion that year alone, according to estimates by "
+               "the Hyundai Research Institute.")
+    system = prompts.ANSWER_SYSTEMS["guided"]
+    user = prompts.answer_user("Whose estimates put the cost at US$7.5 billion?", [("SCMP", passage)])
+    first = "".join(generator.complete(system, user, 40))
+    llm = generator._loaded()
+    read: list[int] = []
+    original = llm.eval
+
+    def counting(tokens):
+        read.append(len(tokens))
+        return original(tokens)
+
+    llm.eval = counting
+    try:
+        second = "".join(generator.complete(system, user, 40))
+    finally:
+        del llm.eval
+    tokens, fixed = generator._tokens(system, user)
+    assert read[:1] == [len(tokens) - fixed], read  # the whole question and passages again, not one token
+    assert second == first
