@@ -38,7 +38,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import across_documents, asks_for_name, asks_for_number, names_news, split_parts, states_number
+from .asks import (
+    across_documents,
+    asked_unit,
+    asks_for_name,
+    asks_for_number,
+    names_news,
+    split_parts,
+    states_number,
+    states_unit,
+)
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
@@ -363,11 +372,12 @@ class Assistant:
             # talks began): that is not an answer, and pretending it is hides that the documents are silent.
             relevance = self.generator.answers(question, " ".join(c.text for c in kept))
         _add(timings, "verify_s", time.perf_counter() - t3)
-        # "How many?" answered without a number, or "who?" without a name the question lacks, is true, maybe, but
-        # not an answer.
+        # "How many?" answered without a number, "who?" without a name the question lacks, or "how much, in yen?"
+        # without yen, is true, maybe, but not an answer.
         off_topic = (relevance is not None and relevance < s.relevance_threshold) or (
             asks_for_number(question) and not any(states_number(c.text) for c in kept)) or (
-            asks_for_name(question) and not any(names_news(c.text, question) for c in kept))
+            asks_for_name(question) and not any(names_news(c.text, question) for c in kept)) or (
+            (unit := asked_unit(question)) is not None and not any(states_unit(c.text, unit) for c in kept))
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question
         if (not kept or off_topic) and s.evidence == "rescue" and premise_known:

@@ -14,6 +14,13 @@ say, instead of showing something beside the point.
     ...            "What is the name of the Australian-studies researcher cited by the Global Times?")
     False
 
+An amount asked for in a unit ("how large is the fine, in yen?") is answered only by a sentence in that unit:
+
+    >>> asked_unit("How large is the fine, in yen, under the bill?"), asked_unit("How many staff work there?")
+    ('yen', None)
+    >>> states_unit("Up to five years in prison and a hefty fine.", "yen"), states_unit("US$7.5 billion", "dollar")
+    (False, True)
+
 A question may have parts that one passage rarely answers together: two questions in one, or one asked of
 several documents. A 1.5B model given both answers the first and stops, so these are answered part by part:
 
@@ -103,3 +110,22 @@ def split_parts(question: str) -> list[str]:
 def across_documents(question: str) -> bool:
     """The question asks what several documents say ("across the articles", "according to A and B", compare)."""
     return bool(_ACROSS.search(question))
+
+
+_UNIT = (r"yen|dollar|euro|pound|won|yuan|renminbi|rupee|rouble|ruble|kilomet(?:re|er)|mile|met(?:re|er)|tonne|ton"
+         r"|kilogram|year|month|week|day|hour|minute")
+# ", in yen," / "… in US dollars?": the unit an amount is asked in.
+_IN_UNIT = re.compile(rf"(?:^|,)\s*in\s+(?:(?:us|u\.s\.|american|australian|canadian)\s+)?({_UNIT})s?\s*(?:,|\?|$)",
+                      re.IGNORECASE)
+_SYMBOL = {"dollar": "$", "yen": "¥", "euro": "€", "pound": "£", "won": "₩", "yuan": "¥"}
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a question asks an amount in, set off by commas or last ("…, in yen, …" → "yen"), else None."""
+    found = _IN_UNIT.search(question)
+    return found.group(1).lower() if found else None
+
+
+def states_unit(text: str, unit: str) -> bool:
+    """The text gives something in ``unit`` (its name, or its symbol: "US$7.5 billion" is in dollars)."""
+    return bool(re.search(rf"\b{re.escape(unit)}", text, re.IGNORECASE)) or (unit in _SYMBOL and _SYMBOL[unit] in text)

@@ -546,3 +546,13 @@ def test_a_question_across_the_articles_is_answered_until_two_documents_are_cite
     b = assistant(indexed, prompts.ABSTAIN, first, first, parts="parts")
     answer = b.ask(question)
     assert len(answer.parts) == 3 and len({c.doc_id for c in answer.citations}) == 2
+
+
+def test_an_amount_asked_in_a_unit_and_answered_without_it_is_an_abstention(indexed):
+    question = "How large is the fine, in yen, under Japan's security clearance bill?"
+    answer = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].").ask(question)
+    assert answer.abstained and answer.reason == "off-topic", answer.claims
+    assert answer.claims and answer.claims[0].supported  # true and cited, but not an amount in yen
+    same = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].").ask(
+        "What penalty does Japan's security clearance bill carry?")  # no unit asked: the same kind of answer stands
+    assert not same.abstained, same.claims
