@@ -258,7 +258,10 @@ def test_add_change_rename_delete_with_the_real_model(folder: Path, tmp_path: Pa
 def test_rag_index_watch_logs_each_change_and_stops_on_ctrl_c(folder: Path, tmp_path: Path):
     command = [sys.executable, "-m", "rag.cli", "index", "--watch", str(folder), "--index", str(tmp_path / "index")]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
+                               # a shell's background job (CI started with "&") ignores SIGINT, and its children
+                               # inherit that: Ctrl-C must reach this one as it does a command typed in a terminal
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")),  # pyright: ignore
                               daemon=True)
