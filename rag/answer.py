@@ -38,16 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import (
-    across_documents,
-    asked_unit,
-    asks_for_name,
-    asks_for_number,
-    names_news,
-    split_parts,
-    states_number,
-    states_unit,
-)
+from .asks import across_documents, asks_for_number, gives_what_is_asked, split_parts, states_number
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
@@ -272,8 +263,8 @@ class Assistant:
             timings["rewrite_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         # The question is answered whole; then, for a question with parts, each part the model tends to leave out
-        # is answered on its own: (what the model is asked, its passages or None to search for them).
-        # (what the model is asked, from which passages, what the answer's ``parts`` calls it)
+        # is answered on its own. A job: (what the model is asked, its passages or None to search for them, what
+        # the answer's ``parts`` calls it).
         jobs: list[tuple[str, tuple[Hit, ...] | None, str]] = [(standalone, None, standalone)]
         done: list[_Part] = []
         while len(done) < len(jobs):
@@ -316,7 +307,7 @@ class Assistant:
         t1 = time.perf_counter()
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
         if not hits or (best is not None and best < s.min_dense_score):
-            return _Part(hits, (), (), "", "weak-retrieval")
+            return _Part(hits, (), "", "weak-retrieval")
         embedder = self.index.embedder if s.mode != "bm25" else None
         drop = hidden_by(s.injection_defence)
         excerpts = [e for e in compact(question, hits, s.context_tokens, embedder,
@@ -330,7 +321,7 @@ class Assistant:
         stream.passages = hits
         _add(timings, "context_s", time.perf_counter() - t1)
         if not excerpts:  # every sentence found was page furniture or an order to the model: nothing to read
-            return _Part(hits, (), (), "", "weak-retrieval")
+            return _Part(hits, (), "", "weak-retrieval")
         t2 = time.perf_counter()
         pieces: list[str] = []
         prefill = 0.0
@@ -372,12 +363,10 @@ class Assistant:
             # talks began): that is not an answer, and pretending it is hides that the documents are silent.
             relevance = self.generator.answers(question, " ".join(c.text for c in kept))
         _add(timings, "verify_s", time.perf_counter() - t3)
-        # "How many?" answered without a number, "who?" without a name the question lacks, or "how much, in yen?"
-        # without yen, is true, maybe, but not an answer.
-        off_topic = (relevance is not None and relevance < s.relevance_threshold) or (
-            asks_for_number(question) and not any(states_number(c.text) for c in kept)) or (
-            asks_for_name(question) and not any(names_news(c.text, question) for c in kept)) or (
-            (unit := asked_unit(question)) is not None and not any(states_unit(c.text, unit) for c in kept))
+        # "How many?" answered without a number (or "who?" without a name, "how much, in yen?" without yen) is
+        # true, maybe, but not an answer.
+        off_topic = (relevance is not None and relevance < s.relevance_threshold) or not gives_what_is_asked(
+            question, [c.text for c in kept])
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question
         if (not kept or off_topic) and s.evidence == "rescue" and premise_known:
@@ -392,8 +381,8 @@ class Assistant:
         if not kept or off_topic:
             reason: Reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
                 else "off-topic"
-            return _Part(hits, tuple(claims), (), raw, reason)
-        return _Part(hits, tuple(claims), tuple(kept), raw, "")
+            return _Part(hits, tuple(claims), raw, reason)
+        return _Part(hits, tuple(claims), raw, "")
 
     def _search(self, question: str, skip: Collection[tuple[str, int]] = ()) -> tuple[Hit, ...]:
         """The k passages for ``question``, no more than ``per_document`` of them from one document while other
@@ -402,8 +391,7 @@ class Assistant:
         s = self.settings
         if not s.per_document and not skip:
             return tuple(self.retriever.search(question, k=s.k, mode=s.mode))
-        found = [h for h in self.retriever.search(question, k=min(4 * s.k, SEARCH_K[1]), mode=s.mode)
-                 if (h.doc_id, h.start) not in skip]
+        found = [h for h in self._candidates(question) if (h.doc_id, h.start) not in skip]
         if not s.per_document:
             return tuple(found[: s.k])
         taken: dict[str, int] = {}
@@ -414,6 +402,10 @@ class Assistant:
                 taken[hit.doc_id] = taken.get(hit.doc_id, 0) + 1
         rest = [h for h in found if h not in picked][: s.k - len(picked)]  # too few documents: fill in rank order
         return tuple(sorted([*picked, *rest], key=lambda h: h.rank))
+
+    def _candidates(self, question: str) -> list[Hit]:
+        """The best 4k passages for ``question``, from which ``k`` are picked."""
+        return self.retriever.search(question, k=min(4 * self.settings.k, SEARCH_K[1]), mode=self.settings.mode)
 
     def _later_parts(self, question: str, whole: _Part) -> list[tuple[str, tuple[Hit, ...], str]]:
         """What to ask, and from which passages, after ``question`` was answered whole (``whole``).
@@ -439,7 +431,7 @@ class Assistant:
         if not across_documents(question):
             return []
         documents = {doc_id for doc_id, _ in cited}
-        found = self.retriever.search(question, k=min(4 * s.k, SEARCH_K[1]), mode=s.mode)
+        found = self._candidates(question)
         best = [d for d in dict.fromkeys(h.doc_id for h in found) if d not in documents]
         best = best[: MULTI_DOCUMENTS - len(documents)]
         parts = [tuple(h for h in found if h.doc_id == doc_id)[: s.k] for doc_id in best]
@@ -499,9 +491,13 @@ class _Part:
 
     hits: tuple[Hit, ...]
     claims: tuple[Claim, ...]
-    kept: tuple[Claim, ...]
     raw: str
     reason: Reason | Literal[""]
+
+    @property
+    def kept(self) -> tuple[Claim, ...]:
+        """The sentences to show: the supported ones, when the part was answered."""
+        return () if self.reason else tuple(c for c in self.claims if c.supported)
 
 
 def _merge(parts: Sequence[_Part]) -> tuple[tuple[Hit, ...], list[Claim]]:

@@ -20,6 +20,8 @@ An amount asked for in a unit ("how large is the fine, in yen?") is answered onl
     ('yen', None)
     >>> states_unit("Up to five years in prison and a hefty fine.", "yen"), states_unit("US$7.5 billion", "dollar")
     (False, True)
+    >>> gives_what_is_asked("How large is the fine, in yen?", ["Up to five years in prison and a hefty fine."])
+    False
 
 A question may have parts that one passage rarely answers together: two questions in one, or one asked of
 several documents. A 1.5B model given both answers the first and stops, so these are answered part by part:
@@ -129,3 +131,12 @@ def asked_unit(question: str) -> str | None:
 def states_unit(text: str, unit: str) -> bool:
     """The text gives something in ``unit`` (its name, or its symbol: "US$7.5 billion" is in dollars)."""
     return bool(re.search(rf"\b{re.escape(unit)}", text, re.IGNORECASE)) or (unit in _SYMBOL and _SYMBOL[unit] in text)
+
+
+def gives_what_is_asked(question: str, texts: list[str]) -> bool:
+    """Some of ``texts`` gives the kind of thing ``question`` asks for: a number for "how many", a new name for
+    "who", an amount in the unit asked in; any text does for other questions."""
+    unit = asked_unit(question)
+    return ((not asks_for_number(question) or any(states_number(t) for t in texts))
+            and (not asks_for_name(question) or any(names_news(t, question) for t in texts))
+            and (unit is None or any(states_unit(t, unit) for t in texts)))

@@ -242,7 +242,7 @@ class LlamaGenerator(Generator):
             yield text
 
     def _greedy(self, tokens: list[int], budget: int, fixed: int = 0) -> Iterator[int]:
-        """The greedy continuation of ``tokens``, token by token, reusing the context's common prefix.
+        """The greedy continuation of ``tokens``, token by token, the prompt read from its ``fixed`` system part on.
 
         With ``draft_tokens`` (prompt-lookup decoding), each step proposes the tokens that followed the
         last two written tokens' most recent earlier occurrence (answers copy the passages' words) and checks
