@@ -22,9 +22,11 @@ streams an answer citing passage numbers; markers that point nowhere are dropped
 is checked against the passages it cites (content words, numbers, and the model as a yes/no
 judge); unsupported sentences are removed; with none left, we abstain and show the closest passages.
 A full name the question gives but no document found knows is a false premise, never echoed in an
-answer; a "how many" question answered without a number is abstained on ("off-topic").
-With ``evidence="rescue"`` the model, before abstaining, may name the shown sentences that answer
-(a grammar-constrained choice), which are then quoted word for word (off by default: eval/RESULTS.md).
+answer; a "how many" question answered without a number is abstained on ("off-topic"), as is one whose
+number or name comes from a sentence about something else (``specifics="sentence"``).
+Before abstaining on a question that asks for a number, a name or an amount in a unit (``evidence="asked"``, the
+default; ``"rescue"``: any question), the model may name the shown sentences that answer (a grammar-constrained
+choice), which are then quoted word for word if they give what was asked (eval/RESULTS.md, issue 13).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import across_documents, asks_for_number, gives_what_is_asked, split_parts, states_number
+from .asks import about, across_documents, asks_for_specifics, gives_what_is_asked, split_parts
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
@@ -367,13 +369,22 @@ class Assistant:
         # true, maybe, but not an answer.
         off_topic = (relevance is not None and relevance < s.relevance_threshold) or not gives_what_is_asked(
             question, [c.text for c in kept])
+        if kept and not off_topic and s.specifics == "sentence" and asks_for_specifics(question):
+            # ... nor is a name taken from the sentence beside the one about what was asked.
+            # The sentence as the document has it: a chunk may cut a long one ("... 36.4 per cent said the pact").
+            documents.update(self._documents(hits, documents))
+            giving = [c for c in kept if gives_what_is_asked(question, [c.text])]
+            sources = [source_sentence(c.text, widen(hits[n - 1], documents[hits[n - 1].doc_id]))
+                       for c in giving for n in c.citations]
+            off_topic = not about(question, sources, [x.text for e in excerpts for x in e.sentences])
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question
-        if (not kept or off_topic) and s.evidence == "rescue" and premise_known:
+        rescue = s.evidence == "rescue" or (s.evidence == "asked" and asks_for_specifics(question))
+        if (not kept or off_topic) and rescue and premise_known:
             t4 = time.perf_counter()
             quoted = self._quote_evidence(question, hits, excerpts)
             _add(timings, "select_s", time.perf_counter() - t4)
-            if quoted and not (asks_for_number(question) and not any(states_number(c.text) for c in quoted)):
+            if quoted and gives_what_is_asked(question, [c.text for c in quoted]):
                 replaced = [replace(c, supported=False, note="does not answer the question") if c.supported else c
                             for c in claims]
                 claims, kept, off_topic = [*replaced, *quoted], quoted, False

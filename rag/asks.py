@@ -37,8 +37,9 @@ several documents. A 1.5B model given both answers the first and stops, so these
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from .sentences import STOP_WORDS
+from .sentences import STOP_WORDS, idf_overlap
 
 _NUMBER_QUESTION = re.compile(
     r"\bhow\s+(?:many|much|long|large|big|old|often|far)\b"
@@ -61,9 +62,24 @@ def asks_for_number(question: str) -> bool:
     return bool(_NUMBER_QUESTION.search(question))
 
 
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*"
+# A number that is part of a name ("Pillar 1", "KF-21", "G7") counts nothing; a date's ("May 1") does.
+_NAMED_NUMBER = re.compile(rf"\b(?!{_MONTH}\b)([A-Z][A-Za-z]*)[\s-]?\d+\b")
+
+
+def _unnamed(text: str) -> str:
+    """``text`` without the numbers that are part of a name ("In 2017" keeps its year: "In" names nothing)."""
+    return _NAMED_NUMBER.sub(lambda m: m[0] if m[1].lower() in STOP_WORDS else " ", text)
+
+
 def states_number(text: str) -> bool:
-    """The text gives a number, in digits or words ("36.4 per cent", "one-third", "eight")."""
-    return bool(_NUMBER.search(re.sub(r"\[\d+\]", " ", text)))
+    """The text gives a number, in digits or words ("36.4 per cent", "one-third", "eight"), not one that is
+    part of a name ("Pillar 1", "KF-21").
+
+    >>> states_number("Under Pillar 1, London pledged to help."), states_number("It began on May 1.")
+    (False, True)
+    """
+    return bool(_NUMBER.search(_unnamed(re.sub(r"\[\d+\]", " ", text))))
 
 
 _NAME_QUESTION = re.compile(
@@ -131,6 +147,31 @@ def asked_unit(question: str) -> str | None:
 def states_unit(text: str, unit: str) -> bool:
     """The text gives something in ``unit`` (its name, or its symbol: "US$7.5 billion" is in dollars)."""
     return bool(re.search(rf"\b{re.escape(unit)}", text, re.IGNORECASE)) or (unit in _SYMBOL and _SYMBOL[unit] in text)
+
+
+def asks_for_specifics(question: str) -> bool:
+    """The question asks for something an answer either gives or not: a number, a name, an amount in a unit."""
+    return asks_for_number(question) or asks_for_name(question) or asked_unit(question) is not None
+
+
+# A sentence is about what a question asks when it holds this share of the question's (idf-weighted) content words
+# that the best of the sentences shown holds.
+ABOUT_SHARE = 0.5
+
+
+def about(question: str, sources: Sequence[str], shown: Sequence[str]) -> bool:
+    """Some of ``sources`` (the sentences an answer's specifics come from) is about what ``question`` asks, as
+    much as ``ABOUT_SHARE`` of the best of ``shown`` (every sentence the model was shown) is.
+
+    >>> shown = ["Nagy said Japan will likely be the first country to cooperate in Pillar 2.",
+    ...          "Doo said joining Pillar 2 would mean a lattice-like architecture."]
+    >>> q = "Which analyst predicted that Japan would be the first country to cooperate in Pillar 2?"
+    >>> about(q, [shown[1]], shown), about(q, shown[:1], shown)
+    (False, True)
+    """
+    overlap = idf_overlap(question, [*shown, *sources])
+    best = max(overlap[: len(shown)], default=0.0)
+    return any(o >= ABOUT_SHARE * best for o in overlap[len(shown):])
 
 
 def gives_what_is_asked(question: str, texts: list[str]) -> bool:

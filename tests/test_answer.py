@@ -519,7 +519,12 @@ def test_a_two_part_question_is_answered_whole_then_its_second_part_alone(indexe
 
 def test_a_part_left_unanswered_shows_only_the_verified_part(indexed):
     question = "When did South Korea's minister speak in Melbourne, and how long did those meetings last?"
-    a = assistant(indexed, prompts.ABSTAIN, lambda user: f"{first_sentence(user, 1)} [1].", parts="parts")
+
+    def two_days(user: str) -> str:  # the passage that says how long, as the model would cite it
+        n = next(n for n in range(1, 6) if "two days" in passage(user, n))
+        return f"{first_sentence(user, n)} [{n}]."
+
+    a = assistant(indexed, prompts.ABSTAIN, two_days, parts="parts")
     answer = a.ask(question)
     assert not answer.abstained and len(answer.claims) == 1 and answer.raw.startswith(prompts.ABSTAIN)
     # the second part says "those meetings": it is asked with the first part beside it, to say which
@@ -556,3 +561,44 @@ def test_an_amount_asked_in_a_unit_and_answered_without_it_is_an_abstention(inde
     same = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].").ask(
         "What penalty does Japan's security clearance bill carry?")  # no unit asked: the same kind of answer stands
     assert not same.abstained, same.claims
+
+
+def _two_analysts(tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "analysts.txt").write_text(
+        "Stephen Nagy said Japan will likely be the first country to cooperate in Pillar 2. "
+        "Doo Jin-ho said joining Pillar 2 would mean falling under a lattice-like architecture.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+    return index
+
+
+def test_a_name_from_the_sentence_beside_the_one_asked_about_is_no_answer(tmp_path, fake_embedder):
+    index = _two_analysts(tmp_path, fake_embedder)
+    question = "Which analyst predicted that Japan would be the first country to cooperate in Pillar 2?"
+    beside = "Doo Jin-ho said joining Pillar 2 would mean falling under a lattice-like architecture [1]."
+    assert not assistant(index, beside, specifics="passage").ask(question).abstained  # true, cited, a new name
+    answer = assistant(index, beside, specifics="sentence").ask(question)
+    assert answer.abstained and answer.reason == "off-topic" and answer.claims[0].supported
+    right = "Stephen Nagy said Japan will likely be the first country to cooperate in Pillar 2 [1]."
+    assert not assistant(index, right, specifics="sentence").ask(question).abstained
+
+
+def test_evidence_asked_chooses_sentences_only_for_a_question_asking_a_number_or_name(tmp_path, fake_embedder):
+    index = _two_analysts(tmp_path, fake_embedder)
+    asked = []
+    for question in ("Which analyst predicted that Japan would be the first country to cooperate in Pillar 2?",
+                     "What did the analysts predict about Japan and Pillar 2?"):
+        generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=["1"])
+        answer = Assistant(index, AnswerSettings(min_dense_score=-1.0, evidence="asked"), generator).ask(question)
+        asked.append(any(system == prompts.SELECT_SYSTEM for system, _ in generator.prompts))
+        if asked[-1]:
+            assert not answer.abstained and "Nagy" in answer.text and answer.claims[-1].note.startswith("quoted")
+        else:
+            assert answer.abstained and answer.reason == "model"
+    assert asked == [True, False]
+

@@ -240,3 +240,24 @@ def test_every_prompt_is_read_from_its_system_part_on_so_a_repeated_question_get
     tokens, fixed = generator._tokens(system, user)
     assert read[:1] == [len(tokens) - fixed], read  # the whole question and passages again, not one token
     assert second == first
+
+
+def test_a_number_the_model_will_not_write_is_quoted_from_the_evidence_it_chooses(assistant):
+    # The bundled model answers "The documents don't say." here although the top passage holds the figure;
+    # asked which shown sentences answer (evidence="asked", the default), it names the one with the cost.
+    answer = assistant.ask("How much did China's 2017 retaliation over the THAAD deployment cost South Korea's "
+                           "economy?")
+    assert not answer.abstained, (answer.raw, answer.claims)
+    assert "7.5 billion" in answer.text and any(c.quoted for c in answer.claims if c.supported)
+    assert all(c.doc_id.startswith("001") or c.doc_id.startswith("002") for c in answer.citations)
+    [cost] = [c for c in answer.claims if c.supported and "7.5 billion" in c.text]
+    cited = answer.passages[cost.citations[0] - 1].text
+    assert cost.text in " ".join(cited.split())  # word for word from the passage it cites
+
+
+def test_a_name_from_a_sentence_beside_the_one_asked_about_is_not_the_answer(assistant):
+    # The model names Doo Jin-ho from a true, cited sentence about something else; Nagy made the prediction.
+    answer = assistant.ask("Which analyst predicted that Japan would likely be the first country to cooperate in "
+                           "Pillar 2?")
+    assert "Doo" not in answer.text, answer.claims
+    assert answer.abstained or "Nagy" in answer.text
