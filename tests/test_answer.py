@@ -601,4 +601,3 @@ def test_evidence_asked_chooses_sentences_only_for_a_question_asking_a_number_or
         else:
             assert answer.abstained and answer.reason == "model"
     assert asked == [True, False]
-
