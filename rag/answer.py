@@ -22,11 +22,13 @@ streams an answer citing passage numbers; markers that point nowhere are dropped
 is checked against the passages it cites (content words, numbers, and the model as a yes/no
 judge); unsupported sentences are removed; with none left, we abstain and show the closest passages.
 A full name the question gives but no document found knows is a false premise, never echoed in an
-answer; a "how many" question answered without a number is abstained on ("off-topic"), as is one whose
-number or name comes from a sentence about something else (``specifics="sentence"``).
-Before abstaining on a question that asks for a number, a name or an amount in a unit (``evidence="asked"``, the
-default; ``"rescue"``: any question), the model may name the shown sentences that answer (a grammar-constrained
-choice), which are then quoted word for word if they give what was asked (eval/RESULTS.md, issue 13).
+answer; a "how many" question answered without a number is abstained on ("off-topic"), as are "when" without
+a date, "which country" without a name, and an answer whose number, date or name comes from a sentence about
+something else (``specifics="sentence"``: the sentence holding it, not the one best matching the claim).
+Before abstaining on a question that asks for a number, a date, a name or an amount in a unit
+(``evidence="asked"``, the default; ``"rescue"``: any question), the model may name the shown sentences that
+answer (a grammar-constrained choice); each is quoted word for word if it gives what was asked
+(eval/RESULTS.md, issue 13).
 """
 
 from __future__ import annotations
@@ -47,8 +49,18 @@ from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
 from .retriever import Hit, Retriever
-from .sentences import idf_overlap, support
-from .verify import ABSTAIN_LIKE, Citation, Claim, citations, echoable, source_sentence, verify, with_markers
+from .sentences import idf_overlap, names, support
+from .verify import (
+    ABSTAIN_LIKE,
+    Citation,
+    Claim,
+    citations,
+    echoable,
+    giving_sentences,
+    source_sentence,
+    verify,
+    with_markers,
+)
 from .worker import Worker
 
 __all__ = ["Answer", "AnswerSettings", "AnswerStream", "Assistant", "Citation", "Claim", "Outcome"]
@@ -366,16 +378,18 @@ class Assistant:
             relevance = self.generator.answers(question, " ".join(c.text for c in kept))
         _add(timings, "verify_s", time.perf_counter() - t3)
         # "How many?" answered without a number (or "who?" without a name, "how much, in yen?" without yen) is
-        # true, maybe, but not an answer.
+        # true, maybe, but not an answer. A sentence's first word is a name only if the passages use it as one
+        # ("Nagy said …" names Nagy, "Accordingly, …" names nothing).
+        named = set().union(*(names(h.text) for h in hits))
         off_topic = (relevance is not None and relevance < s.relevance_threshold) or not gives_what_is_asked(
-            question, [c.text for c in kept])
+            question, [c.text for c in kept], named)
         if kept and not off_topic and s.specifics == "sentence" and asks_for_specifics(question):
             # ... nor is a name taken from the sentence beside the one about what was asked.
             # The sentence as the document has it: a chunk may cut a long one ("... 36.4 per cent said the pact").
             documents.update(self._documents(hits, documents))
-            giving = [c for c in kept if gives_what_is_asked(question, [c.text])]
-            sources = [source_sentence(c.text, widen(hits[n - 1], documents[hits[n - 1].doc_id]))
-                       for c in giving for n in c.citations]
+            giving = [c for c in kept if gives_what_is_asked(question, [c.text], named)]
+            sources = [x for c in giving for n in c.citations
+                       for x in giving_sentences(question, c.text, widen(hits[n - 1], documents[hits[n - 1].doc_id]))]
             off_topic = not about(question, sources, [x.text for e in excerpts for x in e.sentences])
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question
@@ -384,7 +398,9 @@ class Assistant:
             t4 = time.perf_counter()
             quoted = self._quote_evidence(question, hits, excerpts)
             _add(timings, "select_s", time.perf_counter() - t4)
-            if quoted and gives_what_is_asked(question, [c.text for c in quoted]):
+            # Each quoted sentence gives what was asked (a number for "how many"), not only one of them.
+            quoted = [c for c in quoted if gives_what_is_asked(question, [c.text], named)]
+            if quoted:
                 replaced = [replace(c, supported=False, note="does not answer the question") if c.supported else c
                             for c in claims]
                 claims, kept, off_topic = [*replaced, *quoted], quoted, False

@@ -37,7 +37,7 @@ several documents. A 1.5B model given both answers the first and stops, so these
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from .sentences import STOP_WORDS, idf_overlap
 
@@ -90,18 +90,72 @@ _NAME_QUESTION = re.compile(
     re.IGNORECASE)
 
 
+# "Which fighter jet project …?", "which two countries …?": a thing the documents call by its name.
+_NAMED_THING = re.compile(
+    r"(?:\bwhich\s+(?:[\w-]+\s+){0,3}?|\bwhat\s+)"
+    r"(?:countr(?:y|ies)|nations?|projects?|programmes?|programs?"
+    r"|compan(?:y|ies)|conglomerates?|firms?|outlets?|newspapers?|think\s+tanks?|institutes?|universit(?:y|ies)"
+    r"|organi[sz]ations?|agenc(?:y|ies)|groups?|groupings?|formats?|alliances?|blocs?|cit(?:y|ies))\b",
+    re.IGNORECASE)
+
+
 def asks_for_name(question: str) -> bool:
-    """The question asks who: a person's name (who said, which analyst, what is the name of …)."""
-    return bool(_NAME_QUESTION.search(question))
+    """The question asks who or which: a person's name (who said, which analyst, what is the name of …), or
+    the name of a country, project, outlet or group ("which fighter jet project …?").
+
+    >>> asks_for_name("Which fighter jet project was involved?"), asks_for_name("Which areas did it name?")
+    (True, False)
+    """
+    return bool(_NAME_QUESTION.search(question) or _NAMED_THING.search(question))
 
 
-def names_news(text: str, question: str) -> bool:
-    """The text names someone or something (a capitalised word, the first one included: "Nagy said …") that
-    the question does not (its words split at hyphens too)."""
+# "When did …?", "in which month …?": answered by a date (a year, a day, a month or a weekday), not "this year".
+_TIME_QUESTION = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:month|date|day|year)\b", re.IGNORECASE)
+_WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+_TIME = re.compile(rf"\d|\b(?:(?:January|February|March|April|May|June|July|August|September|October|November"
+                   rf"|December)|{_WEEKDAY})\b")
+
+
+def asks_for_time(question: str) -> bool:
+    """The question asks when: a date, a month, a year.
+
+    >>> asks_for_time("When was AUKUS first unveiled?"), asks_for_time("What did he say when asked?")
+    (True, False)
+    """
+    return bool(_TIME_QUESTION.search(question))
+
+
+def states_time(text: str) -> bool:
+    """The text gives a date: digits, a month's or a weekday's name ("this year" is relative, and no date).
+
+    >>> states_time("It was announced in April 2024."), states_time("Talks will begin this year.")
+    (True, False)
+    """
+    return bool(_TIME.search(_unnamed(re.sub(r"\[\d+\]", " ", text))))
+
+
+def _new_names(text: str, question: str, named: Collection[str] | None = None) -> set[str]:
+    """The capitalised words of ``text`` (lower-cased) that the question does not give; a question's "Chinese"
+    gives "China" (the same first four letters). The first word counts ("Nagy said …") unless ``named`` is given:
+    then it counts only if it is one of those (names seen inside sentences, where a capital means a name)."""
     given = {w.lower() for w in re.findall(r"[A-Za-z]\w*", question)}
-    capitalised = {t.lower() for t in re.findall(r"[A-Za-z]\w*", re.sub(r"\[\d+\]", " ", text))
-                   if t[0].isupper() and t.lower() not in STOP_WORDS}
-    return bool(capitalised - given)
+    stems = {w[:4] for w in given if len(w) >= 4}
+    tokens = re.findall(r"[A-Za-z]\w*", re.sub(r"\[\d+\]", " ", text))
+    capitalised = {t.lower() for i, t in enumerate(tokens) if t[0].isupper() and t.lower() not in STOP_WORDS
+                   and (i > 0 or named is None or t.lower() in named)}
+    return {t for t in capitalised - given if len(t) < 4 or t[:4] not in stems}
+
+
+def names_news(text: str, question: str, named: Collection[str] | None = None) -> bool:
+    """The text names someone or something that the question does not (its words split at hyphens too); see
+    ``_new_names`` for ``named``.
+
+    >>> names_news("It would face pressure from China.", "Which countries face Chinese pressure?")
+    False
+    >>> names_news("Excluding them hurts.", "Which countries?", set()), names_news("Nagy said so.", "Who?", {"nagy"})
+    (False, True)
+    """
+    return bool(_new_names(text, question, named))
 
 
 # ", and what …" starts a second question; a bare "and why?" is read with the first.
@@ -150,8 +204,40 @@ def states_unit(text: str, unit: str) -> bool:
 
 
 def asks_for_specifics(question: str) -> bool:
-    """The question asks for something an answer either gives or not: a number, a name, an amount in a unit."""
-    return asks_for_number(question) or asks_for_name(question) or asked_unit(question) is not None
+    """The question asks for something an answer either gives or not: a number, a name, a date, an amount in a
+    unit."""
+    return (asks_for_number(question) or asks_for_name(question) or asks_for_time(question)
+            or asked_unit(question) is not None)
+
+
+_NUMBER_TOKEN = re.compile(
+    r"\d+(?:[.,]\d+)*"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
+    r"millions?|billions?|trillions?|dozens?|half|third|thirds|quarters?|twice|double|triple)\b",
+    re.IGNORECASE)
+
+
+def specifics(question: str, text: str) -> set[str]:
+    """What of the kind ``question`` asks for ``text`` gives, as lowercase words: its numbers for "how many",
+    its dates for "when", the names the question lacks for "who" or "which country".
+
+    >>> sorted(specifics("Which project did Nagao mention?", "Nagao cited the KF-21 project in Seoul."))
+    ['kf-21', 'seoul']
+    >>> sorted(specifics("How many were asked?", "In 2022, 1,677 people from ten nations were asked."))
+    ['1,677', '2022', 'ten']
+    """
+    clean = re.sub(r"\[\d+\]", " ", text)
+    found: set[str] = set()
+    if asks_for_number(question) or asks_for_time(question):
+        found |= {m.lower() for m in _NUMBER_TOKEN.findall(_unnamed(clean))}
+    if asks_for_time(question):
+        found |= {m.lower() for m in _TIME.findall(clean) if not m.isdigit()}
+    if asks_for_name(question):  # whole, hyphens and all: "KF-16" is not "KF-21"
+        new = _new_names(clean, question)
+        found |= {t.lower() for t in re.findall(r"[A-Za-z][\w-]*\w|[A-Za-z]", clean)
+                  if re.split(r"[\W_]", t)[0].lower() in new}
+    return found
 
 
 # A sentence is about what a question asks when it holds this share of the question's (idf-weighted) content words
@@ -174,10 +260,12 @@ def about(question: str, sources: Sequence[str], shown: Sequence[str]) -> bool:
     return any(o >= ABOUT_SHARE * best for o in overlap[len(shown):])
 
 
-def gives_what_is_asked(question: str, texts: list[str]) -> bool:
+def gives_what_is_asked(question: str, texts: list[str], named: Collection[str] | None = None) -> bool:
     """Some of ``texts`` gives the kind of thing ``question`` asks for: a number for "how many", a new name for
-    "who", an amount in the unit asked in; any text does for other questions."""
+    "who" (see ``_new_names`` for ``named``), a date for "when", an amount in the unit asked in; any text does for
+    other questions."""
     unit = asked_unit(question)
     return ((not asks_for_number(question) or any(states_number(t) for t in texts))
-            and (not asks_for_name(question) or any(names_news(t, question) for t in texts))
+            and (not asks_for_name(question) or any(names_news(t, question, named) for t in texts))
+            and (not asks_for_time(question) or any(states_time(t) for t in texts))
             and (unit is None or any(states_unit(t, unit) for t in texts)))

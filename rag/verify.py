@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .asks import specifics
 from .retriever import Hit
 from .sentences import Sentence, all_words, names, numbers, split_sentences, support
 
@@ -191,6 +192,20 @@ def source_sentence(claim: str, hit: Hit) -> str:
     """The sentence of ``hit`` that best supports ``claim`` (the one a citation highlights)."""
     best = _best_sentence(claim, hit)
     return best.text if best else hit.text
+
+
+def giving_sentences(question: str, claim: str, hit: Hit) -> list[str]:
+    """The sentences of ``hit`` that hold what ``claim`` gives of the kind ``question`` asks for (its number, date
+    or new name), else the one best supporting ``claim``: where the claim's answer comes from.
+
+    >>> hit = Hit(chunk_id=0, doc_id="d", title="t", text="Jets of the KF-16 type flew. A leak hit the project.",
+    ...           start=0, end=52, score=1.0, rank=1)
+    >>> giving_sentences("Which project leaked?", "KF-16 jets flew and a leak hit the project.", hit)
+    ['Jets of the KF-16 type flew.']
+    """
+    wanted = specifics(question, claim)
+    holding = [x.text for x in split_sentences(hit.text, offset=hit.start) if wanted & specifics(question, x.text)]
+    return holding or [source_sentence(claim, hit)]
 
 
 def with_markers(claim: Claim) -> str:

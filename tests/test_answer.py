@@ -36,7 +36,7 @@ def assistant(index, *replies, judge=0.9, **settings) -> Assistant:
 
 def test_cited_sentence_is_kept_and_mapped_to_its_passage_and_span(indexed):
     a = assistant(indexed, lambda user: f"{first_sentence(user, 2)} [2].")
-    answer = a.ask("Which countries could join AUKUS Pillar 2?")
+    answer = a.ask("What do the articles say about joining AUKUS Pillar 2?")
     assert not answer.abstained
     assert [c.n for c in answer.citations] == [2]
     cite = answer.citations[0]
@@ -601,3 +601,58 @@ def test_evidence_asked_chooses_sentences_only_for_a_question_asking_a_number_or
         else:
             assert answer.abstained and answer.reason == "model"
     assert asked == [True, False]
+
+
+def _one_document(tmp_path, fake_embedder, text: str):
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "doc.txt").write_text(text, encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+    return index
+
+
+def test_a_name_from_a_caption_merged_into_the_answer_is_no_answer(tmp_path, fake_embedder):
+    """The claim holds two sentences; the name it gives comes from the one about something else."""
+    index = _one_document(tmp_path, fake_embedder,
+                          "Jets of the KF-16 type fly over the peninsula. A leak case involving the fighter jet "
+                          "project worried Aukus members.\n\n"
+                          "Aukus members worried about a leak case involving secrets of the KF-21 fighter jet "
+                          "project.\n")
+    question = "Which fighter jet project was involved in the leak case that worried Aukus members?"
+    merged = ("Jets of the KF-16 type fly over the peninsula, and a leak case involving the fighter jet project "
+              "worried Aukus members [1].")
+    answer = assistant(index, merged, evidence="off").ask(question)
+    assert answer.abstained and answer.reason == "off-topic" and answer.claims[0].supported
+    assert not assistant(index, merged, evidence="off", specifics="passage").ask(question).abstained
+    right = "Aukus members worried about a leak case involving secrets of the KF-21 fighter jet project [1]."
+    assert not assistant(index, right, evidence="off").ask(question).abstained
+
+
+def test_when_answered_without_a_date_is_an_abstention(tmp_path, fake_embedder):
+    index = _one_document(tmp_path, fake_embedder,
+                          "AUKUS announced in April 2024 that consultations with new partners will begin this year.\n")
+    question = "When did AUKUS announce that consultations with new partners would begin?"
+    vague = "AUKUS announced that consultations with new partners will begin this year [1]."
+    answer = assistant(index, vague, evidence="off").ask(question)
+    assert answer.abstained and answer.reason == "off-topic" and answer.claims[0].supported
+    dated = "AUKUS announced in April 2024 that consultations with new partners will begin this year [1]."
+    assert not assistant(index, dated, evidence="off").ask(question).abstained
+
+
+def test_each_quoted_sentence_must_give_what_is_asked(tmp_path, fake_embedder):
+    """A capital that only starts a sentence ("Excluding …") names nothing; the sentence that names is quoted."""
+    index = _one_document(tmp_path, fake_embedder,
+                          "Excluding any partner would expose it to Chinese pressure. "
+                          "Officials in Seoul and Wellington are particularly vulnerable to pressure, he said.\n")
+    question = "Which two countries are particularly vulnerable to Chinese pressure?"
+    quoted = []
+    for choices in (["1"], ["1 2"]):
+        generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=choices)
+        answer = Assistant(index, AnswerSettings(min_dense_score=-1.0, evidence="asked"), generator).ask(question)
+        quoted.append([c.text for c in answer.claims if c.supported])
+    assert quoted[0] == []
+    assert len(quoted[1]) == 1 and "Seoul" in quoted[1][0]
