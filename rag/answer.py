@@ -69,6 +69,9 @@ __all__ = ["Answer", "AnswerSettings", "AnswerStream", "Assistant", "Citation", 
 MIN_EVIDENCE_OVERLAP = 0.15
 # ... and the judge must give at least this P(yes) that they answer it.
 MIN_EVIDENCE_RELEVANCE = 0.5
+# The share of the question's idf-weighted words a sentence must hold to be put to the judge when the model chose
+# none that it accepts (0.6: between dev q68's 0.52, a false premise, and dev2 d36's 0.73, the answer).
+MIN_FALLBACK_OVERLAP = 0.6
 # A question asked across documents is answered until this many documents are cited (or tried).
 MULTI_DOCUMENTS = 2
 # A two-part question's answer covers its second part when it holds this share of the part's own content words.
@@ -477,19 +480,34 @@ class Assistant:
         """The shown sentences the model names as answering ``question``, each a claim quoting it exactly and
         citing its passage; [] when it names none (or can't choose)."""
         numbered = [(n, sentence) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
-        chosen = self.generator.select(question, [(hits[n - 1].title, sentence.text) for n, sentence in numbered])
+        picked = self.generator.select(question, [(hits[n - 1].title, sentence.text) for n, sentence in numbered])
+        if picked is None:  # this model can't choose
+            return []
         # A choice that shares none of the question's rarer words is a guess (a photo caption, say), not evidence.
         overlap = idf_overlap(question, [sentence.text for _, sentence in numbered])
-        chosen = [i for i in chosen or [] if overlap[i - 1] >= MIN_EVIDENCE_OVERLAP]
+        chosen = [i for i in picked if overlap[i - 1] >= MIN_EVIDENCE_OVERLAP]
         # The choice is forced to name something or NONE, and small models rarely say NONE: the judge must also
         # find that the chosen sentences give what the question asks.
-        if chosen:
-            relevance = self.generator.answers(question, " ".join(numbered[i - 1][1].text for i in chosen))
-            if relevance is not None and relevance < MIN_EVIDENCE_RELEVANCE:
-                return []
+        if chosen and not self._relevant(question, [numbered[i - 1][1].text for i in chosen]):
+            chosen = []
+        # A small model also picks the wrong sentence beside the right one. For a question asking a number, date
+        # or name, the sentence sharing most of the question's words that gives that kind of thing is put to the
+        # same judge.
+        if not chosen and asks_for_specifics(question):
+            named = set().union(*(names(h.text) for h in hits))
+            giving = [i for i, (_, x) in enumerate(numbered, 1) if gives_what_is_asked(question, [x.text], named)]
+            best = max(giving, key=lambda i: overlap[i - 1], default=None)
+            if best is not None and overlap[best - 1] >= MIN_FALLBACK_OVERLAP \
+                    and self._relevant(question, [numbered[best - 1][1].text], judged=True):
+                chosen = [best]
         return [Claim(text=" ".join(numbered[i - 1][1].text.split()), citations=(numbered[i - 1][0],), supported=True,
                       support=1.0, note="quoted: the model chose it as evidence", quoted=True)
                 for i in sorted(chosen)]
+
+    def _relevant(self, question: str, sentences: Sequence[str], judged: bool = False) -> bool:
+        """The model, as judge, finds that ``sentences`` answer ``question`` (without a judge: not ``judged``)."""
+        relevance = self.generator.answers(question, " ".join(sentences))
+        return not judged if relevance is None else relevance >= MIN_EVIDENCE_RELEVANCE
 
     def _screen(self, claims: list[Claim], hits: tuple[Hit, ...]) -> list[Claim]:
         """Drop answer sentences whose source sentence orders an AI model about: a planted order the model

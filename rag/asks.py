@@ -42,7 +42,7 @@ from collections.abc import Collection, Sequence
 from .sentences import STOP_WORDS, idf_overlap
 
 _NUMBER_QUESTION = re.compile(
-    r"\bhow\s+(?:many|much|long|large|big|old|often|far)\b"
+    r"\bhow\s+(?:many|much|long|large|big|old|often|far(?!\s+along))\b"
     r"|\bwhat\s+(?:\w+\s+)?(?:percentage|per\s*cent|proportion|share|fraction|number|amount|sum|figure|total|"
     r"price|cost)\b"
     r"|\bwhat\s+(?:did|does|do|would|will|could)\b.{0,60}\bcost\b"

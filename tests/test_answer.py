@@ -656,3 +656,23 @@ def test_each_quoted_sentence_must_give_what_is_asked(tmp_path, fake_embedder):
         quoted.append([c.text for c in answer.claims if c.supported])
     assert quoted[0] == []
     assert len(quoted[1]) == 1 and "Seoul" in quoted[1][0]
+
+
+def test_when_the_model_picks_the_wrong_sentence_the_one_sharing_the_question_is_put_to_the_judge(
+        tmp_path, fake_embedder):
+    index = _one_document(tmp_path, fake_embedder,
+                          "Observers expect Japan to take the plunge on Aukus projects first. "
+                          "Hughes said Tokyo would need greater resilience against cyberattacks before it can take "
+                          "part in Aukus projects.\n")
+    question = "Who said Tokyo would need greater resilience against cyberattacks before taking part in Aukus?"
+
+    def judge(system: str, user: str) -> float:  # finds that only the Hughes sentence answers
+        return 0.9 if system != prompts.RELEVANCE_SYSTEM or "Hughes" in user else 0.2
+
+    answers = []
+    settings = AnswerSettings(min_dense_score=-1.0, evidence="asked")
+    for choices in (["1"], ["NONE"], None):
+        answers.append(Assistant(index, settings, ScriptedGenerator([prompts.ABSTAIN], judge, choices)).ask(question))
+    for answer in answers[:2]:  # a wrong pick, or none: the sentence holding most of the question's words
+        assert not answer.abstained and answer.text.startswith("Hughes said") and answer.claims[-1].quoted
+    assert answers[2].abstained  # a model that can't choose quotes nothing
