@@ -261,3 +261,14 @@ def test_a_name_from_a_sentence_beside_the_one_asked_about_is_not_the_answer(ass
                            "Pillar 2?")
     assert "Doo" not in answer.text, answer.claims
     assert answer.abstained or "Nagy" in answer.text
+
+
+def test_a_when_question_gets_a_date_and_a_which_project_question_the_project_asked_about(assistant):
+    # The model answers "… will begin this year" (no date) and names the KF-16 of a photo caption it joined to the
+    # leak sentence; each answer is replaced by the sentence that gives what was asked, quoted.
+    when = assistant.ask("When did AUKUS announce that it would begin consultations on adding Pillar 2 partners?")
+    assert not when.abstained and "April 2024" in when.text, (when.raw, when.claims)
+    project = assistant.ask("Which fighter jet project was involved in the South Korean leak case that worried "
+                            "AUKUS members?")
+    assert not project.abstained and "KF-21" in project.text, (project.raw, project.claims)
+    assert "KF-16" not in project.text
