@@ -145,7 +145,7 @@ class AnswerSettings:
     # Abstain without asking the model when no passage's cosine similarity reaches this.
     min_dense_score: float = 0.25
     verify: str = "judge"      # "judge" (words + numbers + model), "lexical" (words + numbers), "off"
-    min_support: float = 0.5   # share of a sentence's content words found in its cited passages
+    min_support: float = 0.7   # share of a sentence's content words found in its cited passages (eval/RESULTS.md v19)
     judge_threshold: float = 0.5
     # Abstain when the model, asked whether the verified answer gives what the question asks, gives P(yes)
     # below this. 0 = don't ask: with the bundled 1.5B model it cost more right answers than it caught
