@@ -399,7 +399,7 @@ class Assistant:
         rescue = s.evidence == "rescue" or (s.evidence == "asked" and asks_for_specifics(question))
         if (not kept or off_topic) and rescue and premise_known:
             t4 = time.perf_counter()
-            quoted = self._quote_evidence(question, hits, excerpts)
+            quoted = self._quote_evidence(question, hits, excerpts, named)
             _add(timings, "select_s", time.perf_counter() - t4)
             # Each quoted sentence gives what was asked (a number for "how many"), not only one of them.
             quoted = [c for c in quoted if gives_what_is_asked(question, [c.text], named)]
@@ -476,9 +476,11 @@ class Assistant:
                 texts[doc_id] = doc.text if doc is not None else ""
         return texts
 
-    def _quote_evidence(self, question: str, hits: tuple[Hit, ...], excerpts: Sequence[Excerpt]) -> list[Claim]:
+    def _quote_evidence(self, question: str, hits: tuple[Hit, ...], excerpts: Sequence[Excerpt],
+                        named: Collection[str]) -> list[Claim]:
         """The shown sentences the model names as answering ``question``, each a claim quoting it exactly and
-        citing its passage; [] when it names none (or can't choose)."""
+        citing its passage; [] when it names none (or can't choose). ``named``: the words ``hits`` use as names
+        (see ``rag.asks.gives_what_is_asked``)."""
         numbered = [(n, sentence) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
         picked = self.generator.select(question, [(hits[n - 1].title, sentence.text) for n, sentence in numbered])
         if picked is None:  # this model can't choose
@@ -494,7 +496,6 @@ class Assistant:
         # or name, the sentence sharing most of the question's words that gives that kind of thing is put to the
         # same judge.
         if not chosen and asks_for_specifics(question):
-            named = set().union(*(names(h.text) for h in hits))
             giving = [i for i, (_, x) in enumerate(numbered, 1) if gives_what_is_asked(question, [x.text], named)]
             best = max(giving, key=lambda i: overlap[i - 1], default=None)
             if best is not None and overlap[best - 1] >= MIN_FALLBACK_OVERLAP \

@@ -67,6 +67,11 @@ _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*"
 _NAMED_NUMBER = re.compile(rf"\b(?!{_MONTH}\b)([A-Z][A-Za-z]*)[\s-]?\d+\b")
 
 
+def _unmarked(text: str) -> str:
+    """``text`` without citation markers ("[2]"), whose digits are no number."""
+    return re.sub(r"\[\d+\]", " ", text)
+
+
 def _unnamed(text: str) -> str:
     """``text`` without the numbers that are part of a name ("In 2017" keeps its year: "In" names nothing)."""
     return _NAMED_NUMBER.sub(lambda m: m[0] if m[1].lower() in STOP_WORDS else " ", text)
@@ -79,7 +84,7 @@ def states_number(text: str) -> bool:
     >>> states_number("Under Pillar 1, London pledged to help."), states_number("It began on May 1.")
     (False, True)
     """
-    return bool(_NUMBER.search(_unnamed(re.sub(r"\[\d+\]", " ", text))))
+    return bool(_NUMBER.search(_unnamed(_unmarked(text))))
 
 
 _NAME_QUESTION = re.compile(
@@ -131,7 +136,7 @@ def states_time(text: str) -> bool:
     >>> states_time("It was announced in April 2024."), states_time("Talks will begin this year.")
     (True, False)
     """
-    return bool(_TIME.search(_unnamed(re.sub(r"\[\d+\]", " ", text))))
+    return bool(_TIME.search(_unnamed(_unmarked(text))))
 
 
 def _new_names(text: str, question: str, named: Collection[str] | None = None) -> set[str]:
@@ -140,7 +145,7 @@ def _new_names(text: str, question: str, named: Collection[str] | None = None) -
     then it counts only if it is one of those (names seen inside sentences, where a capital means a name)."""
     given = {w.lower() for w in re.findall(r"[A-Za-z]\w*", question)}
     stems = {w[:4] for w in given if len(w) >= 4}
-    tokens = re.findall(r"[A-Za-z]\w*", re.sub(r"\[\d+\]", " ", text))
+    tokens = re.findall(r"[A-Za-z]\w*", _unmarked(text))
     capitalised = {t.lower() for i, t in enumerate(tokens) if t[0].isupper() and t.lower() not in STOP_WORDS
                    and (i > 0 or named is None or t.lower() in named)}
     return {t for t in capitalised - given if len(t) < 4 or t[:4] not in stems}
@@ -227,7 +232,7 @@ def specifics(question: str, text: str) -> set[str]:
     >>> sorted(specifics("How many were asked?", "In 2022, 1,677 people from ten nations were asked."))
     ['1,677', '2022', 'ten']
     """
-    clean = re.sub(r"\[\d+\]", " ", text)
+    clean = _unmarked(text)
     found: set[str] = set()
     if asks_for_number(question) or asks_for_time(question):
         found |= {m.lower() for m in _NUMBER_TOKEN.findall(_unnamed(clean))}

@@ -27,7 +27,7 @@ Verify = Literal["judge", "lexical", "off"]
 Defence = Literal["patterns", "screen", "none"]
 # When the model is asked to name the sentences that answer, as a constrained choice (rag/answer.py):
 # "rescue" = only when what it wrote can't be shown (it abstained, or nothing it wrote was supported); "asked" = the
-# same, only for a question that asks for a number, a name or an amount in a unit; "off".
+# same, only for a question that asks for a number, a date, a name or an amount in a unit; "off".
 Evidence = Literal["rescue", "asked", "off"]
 # What the judge reads of a cited passage (rag/answer.py): the excerpt the model was shown, or that excerpt with
 # each sentence the chunker cut completed from the document.
@@ -40,8 +40,9 @@ PassageEdges = Literal["chunk", "sentences"]
 # articles", "according to A and B") of each best document the answer did not cite, then joins the verified
 # sentences (rag/answer.py).
 Parts = Literal["whole", "parts"]
-# Where the number or name that answers "how many?" / "who?" may come from: "sentence", a sentence of the cited
-# passage about what the question asks (see ``rag.asks.about``); "passage", anywhere in it.
+# Where the number, date or name that answers "how many?" / "when?" / "who?" may come from: "sentence", the
+# sentences of the cited passage holding it must be about what the question asks (see ``rag.asks.about``);
+# "passage", anywhere in it.
 Specifics = Literal["sentence", "passage"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
@@ -158,9 +159,9 @@ class AnswerSettings:
     # "rescue": before abstaining, ask the model which shown sentences answer (a constrained choice: numbers or
     # NONE) and answer with those sentences, quoted and cited; with the bundled 1.5B model it rescued as many
     # unanswerable questions into wrong answers as answerable ones into right ones. "asked" (the default): the
-    # same, only for a question asking a number, a name or an amount in a unit, whose quoted sentences must give
-    # it: four right answers more over the two tuning sets, one unanswerable question answered (eval/RESULTS.md,
-    # issue 13, v17). "off": abstain.
+    # same, only for a question asking a number, a date, a name or an amount in a unit, each of whose quoted
+    # sentences must give it: four right answers more over the two tuning sets, one unanswerable question answered
+    # (eval/RESULTS.md, issue 13, v17; dates and the overlap fallback, v18). "off": abstain.
     evidence: str = "asked"
     # At most this many of the k passages from one document (0 = no limit): a question whose answer spans two
     # documents needs both shown, and the best-matching document otherwise fills every place. 3 measured best of
@@ -185,10 +186,10 @@ class AnswerSettings:
     # the answer left a part out (see ``Parts``). On the dev gold set one more right answer (q40) and one fewer false
     # abstention, p50 unchanged; the test split has no question it changes (eval/RESULTS.md, issue 13, v14).
     parts: str = "parts"
-    # "sentence" (the default): the number or name answering "how many?" / "who?" must come from a sentence about
-    # what the question asks (its share of the question's words at least ``rag.asks.ABOUT_SHARE`` of the best
-    # shown sentence's), not from a sentence beside it in the same passage: one wrong answer fewer on the dev set,
-    # nothing else changed on either tuning set (v17). "passage": anywhere in the cited passage.
+    # "sentence" (the default): the number, date or name answering "how many?" / "when?" / "who?" must come from a
+    # sentence about what the question asks (its share of the question's words at least ``rag.asks.ABOUT_SHARE``
+    # of the best shown sentence's), not from a sentence beside it in the same passage: one wrong answer fewer on
+    # the dev set, nothing else changed on either tuning set (v17). "passage": anywhere in the cited passage.
     specifics: str = "sentence"
 
     def __post_init__(self) -> None:
