@@ -42,12 +42,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import about, across_documents, asks_for_specifics, gives_what_is_asked, split_parts
+from .asks import about, across_documents, asks_for_specifics, gives_what_is_asked, split_parts, two_sided
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, whole_sentences, widen
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
+from .picking import pick
 from .retriever import Hit, Retriever
 from .sentences import idf_overlap, names, support
 from .verify import (
@@ -72,6 +73,11 @@ MIN_EVIDENCE_RELEVANCE = 0.5
 # The share of the question's idf-weighted words a sentence must hold to be put to the judge when the model chose
 # none that it accepts (0.6: between dev q68's 0.52, a false premise, and dev2 d36's 0.73, the answer).
 MIN_FALLBACK_OVERLAP = 0.6
+# ``complete="quote"``: a shown sentence the answer did not cite is added, quoted, when it holds this idf-weighted
+# share of the question's content words, and this share of what the best shown sentence holds (and the judge finds
+# that it answers the question).
+COMPLETE_OVERLAP = 0.25
+COMPLETE_SHARE = 0.75
 # A question asked across documents is answered until this many documents are cited (or tried).
 MULTI_DOCUMENTS = 2
 # A two-part question's answer covers its second part when it holds this share of the part's own content words.
@@ -408,30 +414,32 @@ class Assistant:
                             for c in claims]
                 claims, kept, off_topic = [*replaced, *quoted], quoted, False
                 yield ("\n\n" if raw else lead) + " ".join(with_markers(c) for c in kept)
+        if kept and not off_topic and s.complete == "quote" and two_sided(question) \
+                and not asks_for_specifics(question):
+            # An answer from one passage often gives one side of what was asked; a sentence of another passage shown
+            # may give the other ("despite its nuclear stance": the passage that says it is nuclear-free).
+            t5 = time.perf_counter()
+            extra = self._complement(question, excerpts, kept)
+            _add(timings, "complete_s", time.perf_counter() - t5)
+            if extra is not None:
+                claims, kept = [*claims, extra], [*kept, extra]
+                yield " " + with_markers(extra)
         if not kept or off_topic:
             reason: Reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
                 else "off-topic"
             return _Part(hits, tuple(claims), raw, reason)
         return _Part(hits, tuple(claims), raw, "")
 
-    def _search(self, question: str, skip: Collection[tuple[str, int]] = ()) -> tuple[Hit, ...]:
-        """The k passages for ``question``, no more than ``per_document`` of them from one document while other
-        documents have passages to offer (from the best 4k); in rank order. Passages starting where one in ``skip``
-        does (``(doc_id, start)``) are left out."""
+    def _search(self, question: str, skip: Collection[tuple[str, int, int]] = ()) -> tuple[Hit, ...]:
+        """The k passages for ``question`` (``rag.picking``: no more than ``per_document`` of them from one document
+        while other documents have passages to offer, from the best 4k; with ``passage_edges="joined"``, touching
+        chunks joined), in rank order. Chunks within a ``(doc_id, start, end)`` span in ``skip`` are left out."""
         s = self.settings
-        if not s.per_document and not skip:
+        joined = s.passage_edges == "joined"
+        if not s.per_document and not skip and not joined:
             return tuple(self.retriever.search(question, k=s.k, mode=s.mode))
-        found = [h for h in self._candidates(question) if (h.doc_id, h.start) not in skip]
-        if not s.per_document:
-            return tuple(found[: s.k])
-        taken: dict[str, int] = {}
-        picked = []
-        for hit in found:
-            if len(picked) < s.k and taken.get(hit.doc_id, 0) < s.per_document:
-                picked.append(hit)
-                taken[hit.doc_id] = taken.get(hit.doc_id, 0) + 1
-        rest = [h for h in found if h not in picked][: s.k - len(picked)]  # too few documents: fill in rank order
-        return tuple(sorted([*picked, *rest], key=lambda h: h.rank))
+        found = self._candidates(question)
+        return tuple(pick(found, s.k, s.per_document, self._documents(found) if joined else None, skip))
 
     def _candidates(self, question: str) -> list[Hit]:
         """The best 4k passages for ``question``, from which ``k`` are picked."""
@@ -448,7 +456,8 @@ class Assistant:
         """
         s = self.settings
         said = " ".join(claim.text for claim in whole.kept)
-        cited = {(whole.hits[n - 1].doc_id, whole.hits[n - 1].start) for claim in whole.kept for n in claim.citations}
+        cited = {(whole.hits[n - 1].doc_id, whole.hits[n - 1].start, whole.hits[n - 1].end)
+                 for claim in whole.kept for n in claim.citations}
         asked = split_parts(question)
         if len(asked) > 1:
             first, second = asked
@@ -460,11 +469,12 @@ class Assistant:
             return [(f"{second} {first}" if refers else second, hits, second)]
         if not across_documents(question):
             return []
-        documents = {doc_id for doc_id, _ in cited}
+        documents = {doc_id for doc_id, _, _ in cited}
         found = self._candidates(question)
         best = [d for d in dict.fromkeys(h.doc_id for h in found) if d not in documents]
         best = best[: MULTI_DOCUMENTS - len(documents)]
-        parts = [tuple(h for h in found if h.doc_id == doc_id)[: s.k] for doc_id in best]
+        texts = self._documents(found) if s.passage_edges == "joined" else None
+        parts = [tuple(pick([h for h in found if h.doc_id == doc_id], s.k, documents=texts)) for doc_id in best]
         return [(question, hits, f"{question} (in {hits[0].title})") for hits in parts]
 
     def _documents(self, hits: Sequence[Hit], read: dict[str, str] | None = None) -> dict[str, str]:
@@ -489,8 +499,11 @@ class Assistant:
         overlap = idf_overlap(question, [sentence.text for _, sentence in numbered])
         chosen = [i for i in picked if overlap[i - 1] >= MIN_EVIDENCE_OVERLAP]
         # The choice is forced to name something or NONE, and small models rarely say NONE: the judge must also
-        # find that the chosen sentences give what the question asks.
-        if chosen and not self._relevant(question, [numbered[i - 1][1].text for i in chosen]):
+        # find that the chosen sentences give what the question asks (read together: one may say what the other's
+        # "it" is). A choice none of whose sentences gives the kind of thing asked (no name for "who?": a pull-quote
+        # without its speaker) is no choice either.
+        if chosen and not (any(gives_what_is_asked(question, [numbered[i - 1][1].text], named) for i in chosen)
+                           and self._relevant(question, [numbered[i - 1][1].text for i in chosen])):
             chosen = []
         # A small model also picks the wrong sentence beside the right one. For a question asking a number, date
         # or name, the sentence sharing most of the question's words that gives that kind of thing is put to the
@@ -504,6 +517,24 @@ class Assistant:
         return [Claim(text=" ".join(numbered[i - 1][1].text.split()), citations=(numbered[i - 1][0],), supported=True,
                       support=1.0, note="quoted: the model chose it as evidence", quoted=True)
                 for i in sorted(chosen)]
+
+    def _complement(self, question: str, excerpts: Sequence[Excerpt], kept: Sequence[Claim]) -> Claim | None:
+        """The shown sentence, of a passage ``kept`` does not cite, that shares most of ``question``'s words, as a
+        quoted claim, if it shares enough of them (``COMPLETE_OVERLAP``, ``COMPLETE_SHARE``), says mostly what
+        ``kept`` did not, and the judge finds that it answers the question; else None."""
+        cited = {n for claim in kept for n in claim.citations}
+        shown = [(n, sentence.text) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
+        overlap = idf_overlap(question, [text for _, text in shown])
+        candidates = [i for i, (n, _) in enumerate(shown) if n not in cited]
+        best = max(candidates, key=lambda i: overlap[i], default=None)
+        if best is None or overlap[best] < max(COMPLETE_OVERLAP, COMPLETE_SHARE * max(overlap)):
+            return None
+        n, text = shown[best]
+        said = " ".join(claim.text for claim in kept)
+        if support(text, said) >= SAID_ALREADY or not self._relevant(question, [text], judged=True):
+            return None
+        return Claim(text=" ".join(text.split()), citations=(n,), supported=True, support=1.0,
+                     note="quoted: it answers the question too", quoted=True)
 
     def _relevant(self, question: str, sentences: Sequence[str], judged: bool = False) -> bool:
         """The model, as judge, finds that ``sentences`` answer ``question`` (without a judge: not ``judged``)."""

@@ -10,6 +10,10 @@ say, instead of showing something beside the point.
     (True, False)
     >>> asks_for_name("What is the name of the researcher cited by the Global Times?")
     True
+    >>> asks_for_name("What were the names of the two men?"), asks_for_name("Which South Korean academic said so?")
+    (True, True)
+    >>> asks_for_name("What did the analyst say about Japan?")
+    False
     >>> names_news("The Global Times cited a researcher of Australian studies.",
     ...            "What is the name of the Australian-studies researcher cited by the Global Times?")
     False
@@ -52,8 +56,8 @@ _NUMBER = re.compile(
     r"\d"
     r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
-    r"millions?|billions?|trillions?|dozens?|half|halves|third|thirds|quarters?|twice|double|triple|single|"
-    r"both|none|no)\b",
+    r"millions?|billions?|trillions?|dozens?|pairs?|duos?|trios?|quartets?|half|halves|third|thirds|quarters?|twice|"
+    r"double|triple|single|both|none|no)\b",
     re.IGNORECASE)
 
 
@@ -83,15 +87,19 @@ def states_number(text: str) -> bool:
 
     >>> states_number("Under Pillar 1, London pledged to help."), states_number("It began on May 1.")
     (False, True)
+    >>> states_number("A trio of nations want to join.")
+    True
     """
     return bool(_NUMBER.search(_unnamed(_unmarked(text))))
 
 
 _NAME_QUESTION = re.compile(
     r"^\s*who\b|\bwho\s+(?:is|was|were|are|said|says|told|predicted|warned|welcomed|wrote|argued|introduced|did)\b"
-    r"|\bwhat\s+is\s+the\s+name\b|\bname\s+of\s+the\b"
-    r"|\b(?:which|what)\s+(?:\w+\s+)?(?:analyst|official|minister|researcher|expert|professor|spokes\w+|diplomat"
-    r"|person|leader|scholar|fellow|author|lawmaker|senator|politician|journalist)s?\b",
+    r"|\bwhat\s+(?:is|are|was|were)\s+the\s+names?\b|\bnames?\s+of\s+the\b"
+    r"|\b(?:which|what)\s+(?:(?!(?:did|does|do|is|was|were|are|has|have|had|the|a|an|would|will|can|could)\b)"
+    r"[\w-]+\s+){0,2}?(?:analyst|official|minister|researcher|expert|professor|spokes\w+"
+    r"|diplomat|person|leader|scholar|academic|fellow|author|lawmaker|senator|politician|journalist|commentator"
+    r"|observer|ambassador|envoy)s?\b",
     re.IGNORECASE)
 
 
@@ -189,6 +197,19 @@ def across_documents(question: str) -> bool:
     return bool(_ACROSS.search(question))
 
 
+_CONCESSION = re.compile(r"\b(?:despite|in\s+spite\s+of|although|even\s+though|notwithstanding)\b", re.IGNORECASE)
+
+
+def two_sided(question: str) -> bool:
+    """The question asks for more than one passage is likely to give: what several documents say, or something
+    set against something else ("… a natural fit despite its stance on nuclear weapons?").
+
+    >>> two_sided("Why is it a natural fit despite its nuclear stance?"), two_sided("Why is it a natural fit?")
+    (True, False)
+    """
+    return across_documents(question) or bool(_CONCESSION.search(question))
+
+
 _UNIT = (r"yen|dollar|euro|pound|won|yuan|renminbi|rupee|rouble|ruble|kilomet(?:re|er)|mile|met(?:re|er)|tonne|ton"
          r"|kilogram|year|month|week|day|hour|minute")
 # ", in yen," / "… in US dollars?": the unit an amount is asked in.
@@ -219,7 +240,7 @@ _NUMBER_TOKEN = re.compile(
     r"\d+(?:[.,]\d+)*"
     r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
-    r"millions?|billions?|trillions?|dozens?|half|third|thirds|quarters?|twice|double|triple)\b",
+    r"millions?|billions?|trillions?|dozens?|pairs?|duos?|trios?|quartets?|half|third|thirds|quarters?|twice|double|triple)\b",
     re.IGNORECASE)
 
 

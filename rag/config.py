@@ -21,7 +21,7 @@ from .errors import ConfigError
 
 Mode = Literal["hybrid", "dense", "bm25"]
 GeneratorName = Literal["llama", "transformers", "extractive"]
-PromptName = Literal["strict", "short", "example", "guided"]
+PromptName = Literal["strict", "short", "example", "guided", "paired"]
 Verify = Literal["judge", "lexical", "off"]
 # How sentences that give orders to an AI model are kept from it (rag/context.py; eval/RELIABILITY.md).
 Defence = Literal["patterns", "screen", "none"]
@@ -32,9 +32,10 @@ Evidence = Literal["rescue", "asked", "off"]
 # What the judge reads of a cited passage (rag/answer.py): the excerpt the model was shown, or that excerpt with
 # each sentence the chunker cut completed from the document.
 JudgeReads = Literal["excerpt", "sentences"]
-# Where a retrieved passage starts and ends for the answer (rag/answer.py): at its chunk's edges, or widened to
-# the document's sentence boundaries where the chunk cuts a sentence.
-PassageEdges = Literal["chunk", "sentences"]
+# Where a retrieved passage starts and ends for the answer (rag/answer.py): at its chunk's edges; widened to the
+# document's sentence boundaries where the chunk cuts a sentence; or joined with the other retrieved chunks of its
+# document that it overlaps or touches (rag/picking.py).
+PassageEdges = Literal["chunk", "sentences", "joined"]
 # Questions with parts (rag/asks.py): "whole" asks the model once; "parts" also asks the second part of a two-part
 # question ("…, and what …?") on its own when the answer left it out, and a question across documents ("across the
 # articles", "according to A and B") of each best document the answer did not cite, then joins the verified
@@ -44,6 +45,10 @@ Parts = Literal["whole", "parts"]
 # sentences of the cited passage holding it must be about what the question asks (see ``rag.asks.about``);
 # "passage", anywhere in it.
 Specifics = Literal["sentence", "passage"]
+# After a verified answer to a question asked across documents or set against something ("despite …") that asks
+# no number, name or date: "quote" adds the shown sentence of a passage the answer did not cite that shares most of
+# the question's words, quoted, if the judge finds it answers the question too (rag/answer.py); "off".
+Complete = Literal["quote", "off"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
 Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
@@ -57,6 +62,7 @@ JUDGE_READS: tuple[str, ...] = get_args(JudgeReads)
 PASSAGE_EDGES: tuple[str, ...] = get_args(PassageEdges)
 PARTS: tuple[str, ...] = get_args(Parts)
 SPECIFICS: tuple[str, ...] = get_args(Specifics)
+COMPLETE: tuple[str, ...] = get_args(Complete)
 REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
@@ -191,6 +197,10 @@ class AnswerSettings:
     # of the best shown sentence's), not from a sentence beside it in the same passage: one wrong answer fewer on
     # the dev set, nothing else changed on either tuning set (v17). "passage": anywhere in the cited passage.
     specifics: str = "sentence"
+    # "quote": an answer to a question asked across documents or "despite …", asking no number, name or date, gains
+    # the best-matching sentence of a shown passage it did not cite, quoted, when the judge finds that sentence
+    # answers the question too (``Complete``).
+    complete: str = "off"
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
@@ -199,6 +209,7 @@ class AnswerSettings:
         _one_of("passage_edges", self.passage_edges, PASSAGE_EDGES)
         _one_of("parts", self.parts, PARTS)
         _one_of("specifics", self.specifics, SPECIFICS)
+        _one_of("complete", self.complete, COMPLETE)
         _one_of("injection_defence", self.injection_defence, DEFENCES)
         low, high = ANSWER_K
         if not isinstance(self.k, int) or not low <= self.k <= high:

@@ -62,6 +62,13 @@ ANSWER_SYSTEMS["guided"] = (
     "Question: Who designed the library?\n"
     f"Answer: {ABSTAIN}"
 )
+# The same, with an example whose answer takes a sentence from each of two passages: the model otherwise stops
+# after the first fact when the answer spans passages.
+ANSWER_SYSTEMS["paired"] = ANSWER_SYSTEMS["guided"].replace(
+    "Question: Who designed the library?\n",
+    "Question: What do we know about the new library?\n"
+    "Answer: The council approved the new library in March 2023 [1]. Mayor Jane Ruiz said it will open in 2025 [2]."
+    "\n\nQuestion: Who designed the library?\n")
 DEFAULT_PROMPT = AnswerSettings.prompt
 if set(ANSWER_SYSTEMS) != set(PROMPTS):  # keep config.PromptName in step with the prompts written here
     raise ImportError(f"config.PromptName lists {PROMPTS}, prompts.py defines {tuple(ANSWER_SYSTEMS)}")

@@ -473,6 +473,11 @@ def test_passages_can_be_widened_to_the_sentences_their_chunks_cut(tmp_path, fak
     citation = whole.citations[0]
     document = index.document(citation.doc_id)
     assert document is not None and document.text[citation.start : citation.end] == citation.text
+    # "joined": the retrieved chunks of the sentence become one passage, an exact span of the document
+    joined = assistant(index, reply, passage_edges="joined").ask(question)
+    [span] = [(c.start, c.end, c.text) for c in joined.citations]
+    assert "1,677" in span[2] and "36.4" in span[2] and document.text[span[0] : span[1]] == span[2]
+    assert len(joined.passages) == len({(h.doc_id, h.start) for h in joined.passages})
 
 
 def test_passages_that_are_all_furniture_give_an_abstention_not_a_crash(tmp_path, fake_embedder):
@@ -676,3 +681,52 @@ def test_when_the_model_picks_the_wrong_sentence_the_one_sharing_the_question_is
     for answer in answers[:2]:  # a wrong pick, or none: the sentence holding most of the question's words
         assert not answer.abstained and answer.text.startswith("Hughes said") and answer.claims[-1].quoted
     assert answers[2].abstained  # a model that can't choose quotes nothing
+
+
+def test_a_chosen_sentence_that_does_not_give_what_is_asked_leaves_the_choice_to_the_fallback(
+        tmp_path, fake_embedder):
+    """A pull-quote repeats what was said without who said it: the sentence that names the speaker is put to the
+    judge instead."""
+    index = _one_document(tmp_path, fake_embedder,
+                          "Japan and Pillar 2\n\nAnalysts spoke about Japan and Pillar 2 on Monday.\n\n"
+                          "Japan will likely be the first country to cooperate in Pillar 2\n\n"
+                          "“Japan will likely be the first country to cooperate in Pillar 2,” Nagy said.\n")
+    question = "Which analyst predicted that Japan would likely be the first country to cooperate in Pillar 2?"
+    generator = ScriptedGenerator([prompts.ABSTAIN], 0.9, choices=["2"])
+    answer = Assistant(index, AnswerSettings(min_dense_score=-1.0, evidence="asked"), generator).ask(question)
+    assert not answer.abstained and answer.claims[-1].quoted and "Nagy said" in answer.text
+
+
+def test_complete_quotes_the_other_side_of_the_question_from_a_passage_the_answer_did_not_cite(
+        tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ties.txt").write_text("Ties of New Zealand\n\nNew Zealand is a Five Eyes member and a natural fit for "
+                                     "Pillar 2.\n", encoding="utf-8")
+    (folder / "stance.txt").write_text("A nuclear stance\n\nPillar 2 opens a space for New Zealand, a nuclear-free "
+                                       "country, despite its stance on nuclear weapons.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+    question = "Why is New Zealand a natural fit for Pillar 2 despite its stance on nuclear weapons?"
+
+    def reply(user: str) -> str:
+        n = next(n for n in range(1, 6) if "Five Eyes" in passage(user, n))
+        return f"New Zealand is a Five Eyes member and a natural fit for Pillar 2 [{n}]."
+
+    def judge(relevant: float):
+        return lambda system, user: relevant if system == prompts.RELEVANCE_SYSTEM else 0.9
+
+    off = assistant(index, reply, complete="off").ask(question)
+    on = assistant(index, reply, judge=judge(0.9), complete="quote").ask(question)
+    refused = assistant(index, reply, judge=judge(0.2), complete="quote").ask(question)
+    assert [c.quoted for c in off.claims] == [False] and [c.quoted for c in refused.claims] == [False]
+    assert [c.quoted for c in on.claims] == [False, True] and "nuclear-free" in on.text
+    assert {c.doc_id for c in on.citations} == {"ties.txt", "stance.txt"}
+    # a question with one side, or asking a number, a name or a date, is answered by what gives it: nothing added
+    for one_sided in ("Why is New Zealand a natural fit for Pillar 2 and its stance on nuclear weapons?",
+                      "Who says New Zealand is a natural fit despite its stance on nuclear weapons?"):
+        answer = assistant(index, reply, judge=judge(0.9), complete="quote").ask(one_sided)
+        assert not answer.abstained and not any(c.quoted for c in answer.claims)
