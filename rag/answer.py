@@ -28,7 +28,9 @@ something else (``specifics="sentence"``: the sentence holding it, not the one b
 Before abstaining on a question that asks for a number, a date, a name or an amount in a unit
 (``evidence="asked"``, the default; ``"rescue"``: any question), the model may name the shown sentences that
 answer (a grammar-constrained choice); each is quoted word for word if it gives what was asked
-(eval/RESULTS.md, issue 13).
+(eval/RESULTS.md, issue 13). A question asked across documents or set against something ("… despite its
+nuclear stance?") also gets the best-matching sentence of a shown passage its answer did not cite, quoted, if
+the judge finds that it answers (``complete="quote"``).
 """
 
 from __future__ import annotations

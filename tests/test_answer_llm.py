@@ -256,11 +256,12 @@ def test_a_number_the_model_will_not_write_is_quoted_from_the_evidence_it_choose
 
 
 def test_a_name_from_a_sentence_beside_the_one_asked_about_is_not_the_answer(assistant):
-    # The model names Doo Jin-ho from a true, cited sentence about something else; Nagy made the prediction.
+    # The model names Doo Jin-ho from a true, cited sentence about something else; Nagy made the prediction. The
+    # model then chooses the pull-quote without its speaker as evidence: the sentence that names him is quoted.
     answer = assistant.ask("Which analyst predicted that Japan would likely be the first country to cooperate in "
                            "Pillar 2?")
     assert "Doo" not in answer.text, answer.claims
-    assert answer.abstained or "Nagy" in answer.text
+    assert not answer.abstained and "Nagy" in answer.text, (answer.raw, answer.claims)
 
 
 def test_a_when_question_gets_a_date_and_a_which_project_question_the_project_asked_about(assistant):
@@ -272,3 +273,14 @@ def test_a_when_question_gets_a_date_and_a_which_project_question_the_project_as
                             "AUKUS members?")
     assert not project.abstained and "KF-21" in project.text, (project.raw, project.claims)
     assert "KF-16" not in project.text
+
+
+def test_a_question_set_against_something_gets_a_quote_for_its_other_side(assistant):
+    """The model answers why New Zealand fits (Five Eyes); the passage saying it is nuclear-free, which the
+    question's "despite" asks about too, is quoted beside it (``complete="quote"``)."""
+    answer = assistant.ask("Why is New Zealand considered a relatively natural fit for Pillar 2 despite its stance on "
+                           "nuclear weapons?")
+    assert not answer.abstained and "Five Eyes" in answer.text, (answer.raw, answer.claims)
+    quoted = [c for c in answer.claims if c.supported and c.quoted]
+    assert quoted and "nuclear-free" in quoted[0].text, (answer.raw, answer.claims)
+    assert len({c.n for c in answer.citations}) >= 2

@@ -57,7 +57,7 @@ def answer_message(answer: Answer, turn: int) -> str:
     quoted = sorted({n for c in answer.claims if c.quoted and c.supported for n in c.citations})
     if quoted:
         out.append(f" <span class='evidence-note'>(Quoted word for word from {', '.join(f'[{n}]' for n in quoted)}: "
-                   "the sentences the model chose as evidence.)</span>")
+                   "sentences chosen as evidence, which the model, as judge, found answer the question.)</span>")
     if answer.parts:  # asked in parts: say so, so a reader knows why sentences may come from different searches
         asked = "; ".join(md_literal(part) for part in answer.parts)
         out.append(f" <span class='parts-note'>(Answered part by part: {asked})</span>")
