@@ -52,13 +52,12 @@ _NUMBER_QUESTION = re.compile(
     r"|\bwhat\s+(?:did|does|do|would|will|could)\b.{0,60}\bcost\b"
     r"|\b(?:in\s+)?(?:what|which)\s+year\b",
     re.IGNORECASE)
-_NUMBER = re.compile(
-    r"\d"
-    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
-    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
-    r"millions?|billions?|trillions?|dozens?|pairs?|duos?|trios?|quartets?|half|halves|third|thirds|quarters?|twice|"
-    r"double|triple|single|both|none|no)\b",
-    re.IGNORECASE)
+# Words that count: a number written out, or a word for one ("a trio of nations", "one-third").
+_COUNT_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+                r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?"
+                r"|thousands?|millions?|billions?|trillions?|dozens?|pairs?|duos?|trios?|quartets?|half|third|thirds"
+                r"|quarters?|twice|double|triple")
+_NUMBER = re.compile(rf"\d|\b(?:{_COUNT_WORDS}|halves|single|both|none|no)\b", re.IGNORECASE)
 
 
 def asks_for_number(question: str) -> bool:
@@ -236,12 +235,7 @@ def asks_for_specifics(question: str) -> bool:
             or asked_unit(question) is not None)
 
 
-_NUMBER_TOKEN = re.compile(
-    r"\d+(?:[.,]\d+)*"
-    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
-    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|"
-    r"millions?|billions?|trillions?|dozens?|pairs?|duos?|trios?|quartets?|half|third|thirds|quarters?|twice|double|triple)\b",
-    re.IGNORECASE)
+_NUMBER_TOKEN = re.compile(rf"\d+(?:[.,]\d+)*|\b(?:{_COUNT_WORDS})\b", re.IGNORECASE)
 
 
 def specifics(question: str, text: str) -> set[str]:

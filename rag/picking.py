@@ -44,12 +44,13 @@ def pick(found: Sequence[Hit], k: int, per_document: int = 0, documents: Mapping
                 break
             if any(hit.doc_id == p.doc_id and p.start <= hit.start and hit.end <= p.end for p in picked):
                 continue
-            if _touching(picked, hit, documents) is not None:
-                while (at := _touching(picked, hit, documents)) is not None:  # it may bridge two passages
-                    hit = _joined(picked.pop(at), hit, documents[hit.doc_id])  # type: ignore[index]
-                    taken[hit.doc_id] -= 1
-            elif limited and taken[hit.doc_id] >= quota:
+            at = _touching(picked, hit, documents)
+            if at is None and limited and taken[hit.doc_id] >= quota:
                 continue
+            while at is not None:  # joined, it may touch a second passage: one passage bridges both
+                hit = _joined(picked.pop(at), hit, documents[hit.doc_id])  # type: ignore[index]
+                taken[hit.doc_id] -= 1
+                at = _touching(picked, hit, documents)
             picked.append(hit)
             taken[hit.doc_id] += 1
     return sorted(picked, key=lambda h: h.rank)
