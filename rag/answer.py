@@ -46,10 +46,11 @@ from typing import Any, Literal
 from . import prompts
 from .asks import about, across_documents, asks_for_specifics, gives_what_is_asked, split_parts, two_sided
 from .config import SEARCH_K, AnswerSettings, Reason
-from .context import Excerpt, compact, hidden_by, whole_sentences, widen
+from .context import Excerpt, compact, hidden_by, says_nothing, whole_sentences, widen
 from .errors import ConfigError
 from .generation import Generator, make_generator
 from .index import Index
+from .naming import SEARCHED, named_documents, one_source
 from .picking import pick
 from .retriever import Hit, Retriever
 from .sentences import idf_overlap, names, support
@@ -435,13 +436,29 @@ class Assistant:
     def _search(self, question: str, skip: Collection[tuple[str, int, int]] = ()) -> tuple[Hit, ...]:
         """The k passages for ``question`` (``rag.picking``: no more than ``per_document`` of them from one document
         while other documents have passages to offer, from the best 4k; with ``passage_edges="joined"``, touching
-        chunks joined), in rank order. Chunks within a ``(doc_id, start, end)`` span in ``skip`` are left out."""
+        chunks joined), in rank order. Chunks within a ``(doc_id, start, end)`` span in ``skip`` are left out.
+        A document the question names as its source (``rag.naming``) is read first, and when the question has one part
+        and names one source, asking nothing across documents, it may have all places but one; a passage that says
+        nothing (``rag.context.says_nothing``) is read last."""
         s = self.settings
         joined = s.passage_edges == "joined"
-        if not s.per_document and not skip and not joined:
-            return tuple(self.retriever.search(question, k=s.k, mode=s.mode))
         found = self._candidates(question)
-        return tuple(pick(found, s.k, s.per_document, self._documents(found) if joined else None, skip))
+        named = self._named(question)
+        if named:  # the named documents' own best passages first, found however their words rank overall
+            own = self.retriever.search(question, k=len(found), mode=s.mode, doc_ids=named)
+            found = [*own, *(h for h in found if h.doc_id not in named)]
+        # a passage that says nothing (a heading, a disclaimer) is read last; ranks follow the order read
+        found = [replace(h, rank=n) for n, h in enumerate(sorted(found, key=lambda h: says_nothing(h.text)), 1)]
+        per_document = s.per_document
+        if per_document and len(named) == 1 and one_source(question):  # all but one place may go to it
+            per_document = max(per_document, s.k - 1)
+        return tuple(pick(found, s.k, per_document, self._documents(found) if joined else None, skip))
+
+    def _named(self, question: str) -> tuple[str, ...]:
+        """The documents ``question`` names as its source (``rag.naming``); () with ``sources="off"``."""
+        if self.settings.sources == "off":
+            return ()
+        return named_documents(question, lambda name: self.retriever.search(name, k=SEARCHED, mode="bm25"))
 
     def _candidates(self, question: str) -> list[Hit]:
         """The best 4k passages for ``question``, from which ``k`` are picked."""

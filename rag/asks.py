@@ -50,7 +50,8 @@ _NUMBER_QUESTION = re.compile(
     r"|\bwhat\s+(?:\w+\s+)?(?:percentage|per\s*cent|proportion|share|fraction|number|amount|sum|figure|total|"
     r"price|cost)\b"
     r"|\bwhat\s+(?:did|does|do|would|will|could)\b.{0,60}\bcost\b"
-    r"|\b(?:in\s+)?(?:what|which)\s+year\b",
+    r"|\b(?:in\s+)?(?:what|which)\s+year\b"
+    r"|\bwhat\s+(?:is|was|are|were|would\s+be)\s+the\s+(?:maximum|minimum)\b",
     re.IGNORECASE)
 # Words that count: a number written out, or a word for one ("a trio of nations", "one-third").
 _COUNT_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
@@ -61,7 +62,11 @@ _NUMBER = re.compile(rf"\d|\b(?:{_COUNT_WORDS}|halves|single|both|none|no)\b", r
 
 
 def asks_for_number(question: str) -> bool:
-    """The question asks how many, how much, what share, what it cost, or which year."""
+    """The question asks how many, how much, what share, what it cost, which year, or what the maximum or minimum is.
+
+    >>> asks_for_number("What is the maximum prison sentence for leaking?"), asks_for_number("What is the bill?")
+    (True, False)
+    """
     return bool(_NUMBER_QUESTION.search(question))
 
 

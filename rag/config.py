@@ -49,6 +49,10 @@ Specifics = Literal["sentence", "passage"]
 # no number, name or date: "quote" adds the shown sentence of a passage the answer did not cite that shares most of
 # the question's words, quoted, if the judge finds it answers the question too (rag/answer.py); "off".
 Complete = Literal["quote", "off"]
+# Passages of a document the question names as its source ("according to the RUSI commentary"; rag/naming.py): "first",
+# read before the others, and, when it names one document and asks nothing across documents, with no per-document
+# limit; "off", in rank order like the rest.
+Sources = Literal["first", "off"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.
 Reason = Literal["weak-retrieval", "model", "unsupported", "off-topic"]
@@ -63,6 +67,7 @@ PASSAGE_EDGES: tuple[str, ...] = get_args(PassageEdges)
 PARTS: tuple[str, ...] = get_args(Parts)
 SPECIFICS: tuple[str, ...] = get_args(Specifics)
 COMPLETE: tuple[str, ...] = get_args(Complete)
+SOURCES: tuple[str, ...] = get_args(Sources)
 REASONS: tuple[str, ...] = get_args(Reason)
 SEARCH_K = (1, 100)   # passages a search may return
 ANSWER_K = (1, 20)    # passages an answer may be given
@@ -202,6 +207,8 @@ class AnswerSettings:
     # answers the question too (``Complete``): dev q38 and q41 right, nothing changed on dev2 or the test split
     # (eval/RESULTS.md, issue 13, v20). Run for every question: dev citation precision 0.783, against 0.870 gated.
     complete: str = "quote"
+    # "first": the passages of a document the question names as its source are read first (``Sources``).
+    sources: str = "first"
 
     def __post_init__(self) -> None:
         _one_of("generator", self.generator, GENERATORS)
@@ -211,6 +218,7 @@ class AnswerSettings:
         _one_of("parts", self.parts, PARTS)
         _one_of("specifics", self.specifics, SPECIFICS)
         _one_of("complete", self.complete, COMPLETE)
+        _one_of("sources", self.sources, SOURCES)
         _one_of("injection_defence", self.injection_defence, DEFENCES)
         low, high = ANSWER_K
         if not isinstance(self.k, int) or not low <= self.k <= high:

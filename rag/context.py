@@ -127,6 +127,20 @@ def repeats_title(sentence: str, title: str) -> bool:
             and not set(words) - set(_WORD.findall(title.lower())))
 
 
+def says_nothing(text: str) -> bool:
+    """A passage with no line of text: only furniture and lines under 5 words (a heading, a byline). Read last: it
+    takes a place a passage that answers needs (a commentary's disclaimer matches every question naming its
+    publisher).
+
+    >>> says_nothing("The views expressed in this Commentary are the author's.\\n\\nWRITTEN BY\\n\\nSang Hun Seok")
+    True
+    >>> says_nothing("Conclusion"), says_nothing("Photo: AP. South Korea is highly vulnerable, Nagy said.")
+    (True, False)
+    """
+    lines = (line.strip() for sentence in split_sentences(text) for line in sentence.text.split("\n"))
+    return not any(not is_furniture(line) and len(_WORD.findall(line)) >= 5 for line in lines)
+
+
 def hides(sentence: str) -> bool:
     """What ``compact`` keeps from the model by default: orders to an AI model and page furniture."""
     return is_injection(sentence) or is_furniture(sentence)

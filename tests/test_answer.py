@@ -9,7 +9,7 @@ from itertools import pairwise
 import pytest
 from click.testing import CliRunner
 
-from rag import AnswerSettings, Assistant, ConfigError, ExtractiveGenerator, prompts
+from rag import AnswerSettings, Assistant, ConfigError, ExtractiveGenerator, Index, Settings, prompts
 from rag.cli import main
 from rag.sentences import split_sentences
 from rag.testing import ScriptedGenerator
@@ -732,3 +732,40 @@ def test_complete_quotes_the_other_side_of_the_question_from_a_passage_the_answe
                       "Who says New Zealand is a natural fit despite its stance on nuclear weapons?"):
         answer = assistant(index, reply, judge=judge(0.9), complete="quote").ask(one_sided)
         assert not answer.abstained and not any(c.quoted for c in answer.claims)
+
+
+RUSI = "000_5e6a84f29a338f7b.txt"
+
+
+def test_a_document_named_as_the_source_is_read_first_and_may_take_all_places_but_one(indexed):
+    question = "What was the original purpose of AUKUS, according to the RUSI commentary?"
+    named = assistant(indexed)._search(question)
+    assert [h.doc_id for h in named][:4] == [RUSI] * 4  # all places but one, read first
+    assert [h.rank for h in named] == sorted(h.rank for h in named)
+    unnamed = assistant(indexed, sources="off")._search(question)
+    assert [h.doc_id for h in unnamed].count(RUSI) <= 3  # the per-document limit holds
+    answer = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].").ask(question)
+    assert answer.citations[0].doc_id == RUSI
+
+
+@pytest.mark.parametrize("question", [
+    "What do the RUSI commentary and the Politico report say about Japan?",  # two sources
+    "According to both the RUSI commentary and Stephen Nagy, why is South Korea exposed to China?",
+    "Which countries is the White House fast-tracking, and what does the RUSI commentary say of Canada?",  # 2 parts
+])
+def test_a_question_naming_two_sources_or_asking_two_things_keeps_the_per_document_limit(indexed, question):
+    ids = [h.doc_id for h in assistant(indexed)._search(question)]
+    assert RUSI in ids and max(ids.count(d) for d in ids) == 3
+
+
+def test_a_passage_that_says_nothing_is_read_last(tmp_path, fake_embedder, corpus_copy):
+    """The commentary's disclaimer and byline ("... do not represent those of RUSI ... WRITTEN BY ...", a chunk of
+    its own at the default chunk size) is the one chunk that says RUSI: a candidate for a question naming RUSI, it
+    takes no place while other passages have one."""
+    index = Index(tmp_path / "index", Settings(), embedder=fake_embedder)
+    index.sync([corpus_copy])
+    question = "What does RUSI say about Pillar 2?"
+    a = assistant(index, sources="off")
+    assert any("views expressed" in h.text for h in a._candidates(question))
+    passages = a._search(question)
+    assert len(passages) == 5 and not any("views expressed" in h.text for h in passages)

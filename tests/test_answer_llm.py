@@ -284,3 +284,12 @@ def test_a_question_set_against_something_gets_a_quote_for_its_other_side(assist
     quoted = [c for c in answer.claims if c.supported and c.quoted]
     assert quoted and "nuclear-free" in quoted[0].text, (answer.raw, answer.claims)
     assert len({c.n for c in answer.citations}) >= 2
+
+
+def test_a_question_naming_its_source_is_answered_from_that_document(assistant):
+    """The one chunk of the RUSI commentary that says "RUSI" is its disclaimer; the answer (its first aim was
+    submarines for Australia) is in a passage that never names RUSI and ranks tenth overall. Read first, the
+    named document's own best passages hold it."""
+    answer = assistant.ask("What was the original purpose of AUKUS, according to the RUSI commentary?")
+    assert not answer.abstained and "submarine" in answer.text, (answer.raw, answer.claims)
+    assert {c.doc_id[:3] for c in answer.citations} == {"000"}
