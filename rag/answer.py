@@ -16,12 +16,12 @@
     >>> stream.answer.standalone, stream.answer.citations[0].quote
     ('Could Canada join Pillar 2?', 'Canada and New Zealand are also in talks.')
 
-The pipeline: a follow-up is rewritten into a standalone question; the retriever finds passages;
-if even the best is a weak match, we abstain without asking the model; otherwise the model
-streams an answer citing passage numbers; markers that point nowhere are dropped; each sentence
-is checked against the passages it cites (content words, numbers, and the model as a yes/no
-judge); unsupported sentences are removed; with none left, we abstain and show the closest passages.
-A full name the question gives but no document found knows is a false premise, never echoed in an
+The pipeline: a follow-up is rewritten into a standalone question; the retriever finds passages (a document
+the question names as its source first, ``sources="first"``, ``rag.naming``); if even the best is a weak match,
+we abstain without asking the model; otherwise the model streams an answer citing passage numbers; markers that
+point nowhere are dropped; each sentence is checked against the passages it cites (content words, numbers, and
+the model as a yes/no judge); unsupported sentences are removed; with none left, we abstain and show the closest
+passages. A full name the question gives but no document found knows is a false premise, never echoed in an
 answer; a "how many" question answered without a number is abstained on ("off-topic"), as are "when" without
 a date, "which country" without a name, and an answer whose number, date or name comes from a sentence about
 something else (``specifics="sentence"``: the sentence holding it, not the one best matching the claim).
