@@ -46,8 +46,8 @@ from typing import Any, Literal
 from . import prompts
 from .asks import about, across_documents, asks_for_specifics, gives_what_is_asked, split_parts, two_sided
 from .config import SEARCH_K, AnswerSettings, Reason
-from .context import Excerpt, compact, hidden_by, says_nothing, whole_sentences, widen
-from .errors import ConfigError
+from .context import Excerpt, compact, hidden_by, says_nothing, whole_sentences, widen, with_touching
+from .errors import ConfigError, DocumentNotFoundError
 from .generation import Generator, make_generator
 from .index import Index
 from .naming import SEARCHED, named_documents, one_source
@@ -371,12 +371,14 @@ class Assistant:
         known = [*(h.text for h in hits), *(h.title for h in hits)]
         whole = s.judge_reads == "sentences"
         unknown_name = echoable(question, known) != question  # a name no passage has: do the documents?
-        if whole or unknown_name:
+        if s.judge_reads != "excerpt" or unknown_name:
             documents.update(self._documents(hits, documents))
         if unknown_name:
             known += [documents[doc_id] for doc_id in dict.fromkeys(h.doc_id for h in hits)]
-        # What the judge reads: the excerpts, or the excerpts with the sentences the chunker cut made whole.
-        judged = [whole_sentences(e, documents[e.hit.doc_id]) if whole else e.text for e in excerpts]
+        # What the judge reads: the excerpts, the excerpts with the sentences the chunker cut made whole, or with the
+        # shown excerpts of the passages each touches.
+        judged = (with_touching(excerpts, documents) if s.judge_reads == "touching"
+                  else [whole_sentences(e, documents[e.hit.doc_id]) if whole else e.text for e in excerpts])
         claims = verify(raw, hits, judged, question, mode=s.verify, min_support=s.min_support,
                         judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known,
                         trust_support=s.trust_support)
@@ -445,7 +447,10 @@ class Assistant:
         found = self._candidates(question)
         named = self._named(question)
         if named:  # the named documents' own best passages first, found however their words rank overall
-            own = self.retriever.search(question, k=len(found), mode=s.mode, doc_ids=named)
+            try:
+                own = self.retriever.search(question, k=max(len(found), s.k), mode=s.mode, doc_ids=named)
+            except DocumentNotFoundError:  # removed since the name was looked up: read in rank order
+                named, own = (), []
             found = [*own, *(h for h in found if h.doc_id not in named)]
         # a passage that says nothing (a heading, a disclaimer) is read last; ranks follow the order read
         found = [replace(h, rank=n) for n, h in enumerate(sorted(found, key=lambda h: says_nothing(h.text)), 1)]

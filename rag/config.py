@@ -29,9 +29,9 @@ Defence = Literal["patterns", "screen", "none"]
 # "rescue" = only when what it wrote can't be shown (it abstained, or nothing it wrote was supported); "asked" = the
 # same, only for a question that asks for a number, a date, a name or an amount in a unit; "off".
 Evidence = Literal["rescue", "asked", "off"]
-# What the judge reads of a cited passage (rag/answer.py): the excerpt the model was shown, or that excerpt with
-# each sentence the chunker cut completed from the document.
-JudgeReads = Literal["excerpt", "sentences"]
+# What the judge reads of a cited passage (rag/answer.py): the excerpt the model was shown; that excerpt with
+# each sentence the chunker cut completed from the document; or with the shown excerpts of the passages it touches.
+JudgeReads = Literal["excerpt", "sentences", "touching"]
 # Where a retrieved passage starts and ends for the answer (rag/answer.py): at its chunk's edges; widened to the
 # document's sentence boundaries where the chunk cuts a sentence; or joined with the other retrieved chunks of its
 # document that it overlaps or touches (rag/picking.py).

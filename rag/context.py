@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -168,6 +168,49 @@ class Excerpt:
                 parts.append("…")
             parts.append(s.text)
         return " ".join(parts)
+
+
+def with_touching(excerpts: Sequence[Excerpt], documents: Mapping[str, str]) -> list[str]:
+    """For each excerpt, what was shown of it and of every shown excerpt of its document whose passage overlaps or
+    touches it (only whitespace between), as one text in document order: a sentence the chunker cut into three
+    passages, all three shown, is read whole. Only shown sentences; an excerpt touching none is its own text.
+
+    >>> doc = "Intro. When asked, 1,677 people from 10 nations answered. Other news. The end."
+    >>> def shown(start, end):
+    ...     hit = Hit(rank=1, chunk_id=start, doc_id="d", title="T", text=doc[start:end], start=start, end=end,
+    ...               score=1.0)
+    ...     return Excerpt(hit, (Sentence(start, end, doc[start:end]),))
+    >>> for text in with_touching([shown(7, 39), shown(37, 57), shown(70, 78)], {"d": doc}): print(text)
+    When asked, 1,677 people from 10 nations answered.
+    When asked, 1,677 people from 10 nations answered.
+    The end.
+    """
+    def whole(e: Excerpt) -> bool:
+        text = documents.get(e.hit.doc_id)
+        return bool(e.sentences) and text is not None and text[e.hit.start : e.hit.end] == e.hit.text
+
+    def touch(a: Hit, b: Hit, text: str) -> bool:
+        first, second = sorted((a, b), key=lambda h: h.start)
+        return second.start <= first.end or text[first.end : second.start].isspace()
+
+    out: list[str] = []
+    for e in excerpts:
+        text = documents.get(e.hit.doc_id, "")
+        group = [e] if whole(e) else []
+        for member in group:  # grows as touching excerpts are found
+            group += [f for f in excerpts if f not in group and f.hit.doc_id == e.hit.doc_id and whole(f)
+                      and touch(member.hit, f.hit, text)]
+        if len(group) < 2:
+            out.append(e.text)
+            continue
+        spans: list[list[int]] = []
+        for start, end in sorted((x.start, x.end) for f in group for x in f.sentences):
+            if spans and (start <= spans[-1][1] or text[spans[-1][1] : start].isspace()):
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        out.append(" … ".join(text[start:end] for start, end in spans))
+    return out
 
 
 WIDEN_MOST = 400  # characters a passage may grow on each side to reach its sentence's edge

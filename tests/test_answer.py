@@ -445,6 +445,41 @@ def test_the_judge_reads_a_sentence_the_chunker_cut_as_a_whole(tmp_path, fake_em
     assert answer.abstained and answer.claims[0].judge == 0.1
 
 
+def test_the_judge_can_read_a_cut_sentence_from_the_shown_passages_that_touch(tmp_path, fake_embedder):
+    """``judge_reads="touching"``: a claim citing one fragment of a sentence the chunker cut is judged on the shown
+    fragments of that sentence together (their overlap read once), never on text the model was not shown."""
+    from rag import Index
+    from rag.config import Settings
+
+    filler = " ".join(f"region{i}" for i in range(3))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "survey.txt").write_text(
+        "Survey notes\n\n"
+        f"When researchers asked 1,677 respondents from 10 nations across {filler} what they thought in 2022, "
+        "36.4 per cent said the pact would help.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=24, chunk_overlap=6), embedder=fake_embedder)  # six chunks
+    index.sync([folder])
+    assert not any("1,677" in c.text and "36.4" in c.text for c in index.snapshot().db.chunks())
+
+    def reply(user: str) -> str:
+        n = next(n for n in range(1, 7) if "36.4" in passage(user, n))
+        return f"Of 1,677 respondents, 36.4 per cent said the pact would help [{n}]."
+
+    def judge(system: str, user: str) -> float:  # yes only when what it reads has the count and the share
+        evidence = user.split("\n\nClaim:")[0]
+        return 0.9 if "1,677" in evidence and "36.4" in evidence else 0.1
+
+    question = "What share of the 1,677 respondents said the pact would help?"
+    a = assistant(index, reply, judge=judge, judge_reads="touching", context_tokens=0, k=6)
+    answer = a.ask(question)
+    assert not answer.abstained and answer.claims[0].judge == 0.9, answer.claims
+    read = a.generator.judged[-1][1].split("\n\nClaim:")[0]
+    assert read.count("1,677 respondents") == 1 and read.count("region1") == 1
+    excerpt = assistant(index, reply, judge=judge, context_tokens=0, k=6).ask(question)  # the fragment alone
+    assert excerpt.abstained and excerpt.claims[0].judge == 0.1
+
+
 def test_passages_can_be_widened_to_the_sentences_their_chunks_cut(tmp_path, fake_embedder):
     from rag import Index
     from rag.config import Settings
@@ -769,3 +804,20 @@ def test_a_passage_that_says_nothing_is_read_last(tmp_path, fake_embedder, corpu
     assert any("views expressed" in h.text for h in a._candidates(question))
     passages = a._search(question)
     assert len(passages) == 5 and not any("views expressed" in h.text for h in passages)
+
+
+def test_a_named_document_removed_meanwhile_leaves_the_passages_in_rank_order(indexed, monkeypatch):
+    from rag import DocumentNotFoundError
+
+    a = assistant(indexed)
+    search = a.retriever.search
+
+    def gone(query, k=5, mode="hybrid", doc_ids=None, query_vector=None):
+        if doc_ids:
+            raise DocumentNotFoundError(f"unknown document(s): {', '.join(doc_ids)}")
+        return search(query, k=k, mode=mode)
+
+    monkeypatch.setattr(a.retriever, "search", gone)
+    passages = a._search("What was the original purpose of AUKUS, according to the RUSI commentary?")
+    assert len(passages) == 5 and [h.rank for h in passages] == sorted(h.rank for h in passages)
+    assert [h.doc_id for h in passages].count(RUSI) <= 3  # read as if nothing were named
