@@ -188,6 +188,8 @@ class AnswerSettings:
     # What the judge reads of a cited passage: "excerpt", the sentences the model was shown; "sentences", the same
     # with each sentence the chunker cut completed from the document. "sentences" rescued two right answers on the
     # dev set and answered one more unanswerable question on the test split (eval/RESULTS.md, issue 13, v11).
+    # "touching": the excerpt with the shown excerpts of the passages it overlaps or touches (a sentence the chunker
+    # cut, read whole where all of it was shown): dev q19 right, q61 (unanswerable) answered wrongly (v21 section).
     judge_reads: str = "excerpt"
     # "sentences": a passage whose chunk starts or ends inside a sentence is widened to that sentence's start or
     # end (at most WIDEN_MOST characters each side), so the model, the checks and the citation all hold the whole
