@@ -369,7 +369,6 @@ class Assistant:
         raw = "".join(pieces).strip()
         t3 = time.perf_counter()
         known = [*(h.text for h in hits), *(h.title for h in hits)]
-        whole = s.judge_reads == "sentences"
         unknown_name = echoable(question, known) != question  # a name no passage has: do the documents?
         if s.judge_reads != "excerpt" or unknown_name:
             documents.update(self._documents(hits, documents))
@@ -377,8 +376,12 @@ class Assistant:
             known += [documents[doc_id] for doc_id in dict.fromkeys(h.doc_id for h in hits)]
         # What the judge reads: the excerpts, the excerpts with the sentences the chunker cut made whole, or with the
         # shown excerpts of the passages each touches.
-        judged = (with_touching(excerpts, documents) if s.judge_reads == "touching"
-                  else [whole_sentences(e, documents[e.hit.doc_id]) if whole else e.text for e in excerpts])
+        if s.judge_reads == "touching":
+            judged = with_touching(excerpts, documents)
+        elif s.judge_reads == "sentences":
+            judged = [whole_sentences(e, documents[e.hit.doc_id]) for e in excerpts]
+        else:
+            judged = [e.text for e in excerpts]
         claims = verify(raw, hits, judged, question, mode=s.verify, min_support=s.min_support,
                         judge_threshold=s.judge_threshold, judge=self.generator.judge, known=known,
                         trust_support=s.trust_support)

@@ -50,8 +50,8 @@ Specifics = Literal["sentence", "passage"]
 # the question's words, quoted, if the judge finds it answers the question too (rag/answer.py); "off".
 Complete = Literal["quote", "off"]
 # Passages of a document the question names as its source ("according to the RUSI commentary"; rag/naming.py): "first",
-# read before the others, and, when it names one document and asks nothing across documents, with no per-document
-# limit; "off", in rank order like the rest.
+# read before the others, and, when the question names one source and asks one thing of it, with all places but one;
+# "off", in rank order like the rest.
 Sources = Literal["first", "off"]
 # Why an answer abstained: nothing close was found; the model said the passages don't answer; what it
 # wrote was not supported by them; or (when enabled) the verified answer missed the question.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .embedding import Embedder
+from .picking import touches
 from .retriever import Hit
 from .sentences import Sentence, idf_overlap, split_sentences
 
@@ -189,17 +190,13 @@ def with_touching(excerpts: Sequence[Excerpt], documents: Mapping[str, str]) -> 
         text = documents.get(e.hit.doc_id)
         return bool(e.sentences) and text is not None and text[e.hit.start : e.hit.end] == e.hit.text
 
-    def touch(a: Hit, b: Hit, text: str) -> bool:
-        first, second = sorted((a, b), key=lambda h: h.start)
-        return second.start <= first.end or text[first.end : second.start].isspace()
-
     out: list[str] = []
     for e in excerpts:
         text = documents.get(e.hit.doc_id, "")
         group = [e] if whole(e) else []
         for member in group:  # grows as touching excerpts are found
             group += [f for f in excerpts if f not in group and f.hit.doc_id == e.hit.doc_id and whole(f)
-                      and touch(member.hit, f.hit, text)]
+                      and touches(member.hit, f.hit, text)]
         if len(group) < 2:
             out.append(e.text)
             continue

@@ -65,10 +65,15 @@ def _touching(picked: Sequence[Hit], hit: Hit, documents: Mapping[str, str] | No
     for i, p in enumerate(picked):
         if p.doc_id != hit.doc_id or text[p.start : p.end] != p.text:
             continue
-        first, second = sorted((p, hit), key=lambda h: h.start)
-        if second.start <= first.end or text[first.end : second.start].isspace():
+        if touches(p, hit, text):
             return i
     return None
+
+
+def touches(a: Hit, b: Hit, document: str) -> bool:
+    """``a`` and ``b`` (spans of ``document``) overlap, or only whitespace stands between them."""
+    first, second = sorted((a, b), key=lambda h: h.start)
+    return second.start <= first.end or document[first.end : second.start].isspace()
 
 
 def _joined(a: Hit, b: Hit, document: str) -> Hit:

@@ -412,6 +412,18 @@ def test_per_document_limits_how_many_passages_one_document_fills(indexed):
     assert [h.rank for h in capped] == sorted(h.rank for h in capped)
 
 
+def _survey_reply(user: str) -> str:
+    """The model: the survey's share and count, citing the passage that holds the share."""
+    n = next(n for n in range(1, 21) if "36.4" in passage(user, n))
+    return f"Of 1,677 respondents, 36.4 per cent said the pact would help [{n}]."
+
+
+def _survey_judge(system: str, user: str) -> float:
+    """The judge: yes only when what it reads has the count and the share."""
+    evidence = user.split("\n\nClaim:")[0]
+    return 0.9 if "1,677" in evidence and "36.4" in evidence else 0.1
+
+
 def test_the_judge_reads_a_sentence_the_chunker_cut_as_a_whole(tmp_path, fake_embedder):
     from rag import Index
     from rag.config import Settings
@@ -428,14 +440,7 @@ def test_the_judge_reads_a_sentence_the_chunker_cut_as_a_whole(tmp_path, fake_em
     chunks = index.snapshot().db.chunks()
     assert not any("1,677" in c.text and "36.4" in c.text for c in chunks), "the sentence must be cut"
 
-    def reply(user: str) -> str:
-        n = next(n for n in range(1, 6) if "36.4" in passage(user, n))
-        return f"Of 1,677 respondents, 36.4 per cent said the pact would help [{n}]."
-
-    def judge(system: str, user: str) -> float:  # yes only when the passage it reads has the count and the share
-        evidence = user.split("\n\nClaim:")[0]
-        return 0.9 if "1,677" in evidence and "36.4" in evidence else 0.1
-
+    reply, judge = _survey_reply, _survey_judge
     a = assistant(index, reply, judge=judge, judge_reads="sentences")
     answer = a.ask("What share of the 1,677 respondents said the pact would help?")
     assert not answer.abstained, answer.claims
@@ -462,14 +467,7 @@ def test_the_judge_can_read_a_cut_sentence_from_the_shown_passages_that_touch(tm
     index.sync([folder])
     assert not any("1,677" in c.text and "36.4" in c.text for c in index.snapshot().db.chunks())
 
-    def reply(user: str) -> str:
-        n = next(n for n in range(1, 7) if "36.4" in passage(user, n))
-        return f"Of 1,677 respondents, 36.4 per cent said the pact would help [{n}]."
-
-    def judge(system: str, user: str) -> float:  # yes only when what it reads has the count and the share
-        evidence = user.split("\n\nClaim:")[0]
-        return 0.9 if "1,677" in evidence and "36.4" in evidence else 0.1
-
+    reply, judge = _survey_reply, _survey_judge
     question = "What share of the 1,677 respondents said the pact would help?"
     a = assistant(index, reply, judge=judge, judge_reads="touching", context_tokens=0, k=6)
     answer = a.ask(question)
@@ -775,8 +773,8 @@ RUSI = "000_5e6a84f29a338f7b.txt"
 def test_a_document_named_as_the_source_is_read_first_and_may_take_all_places_but_one(indexed):
     question = "What was the original purpose of AUKUS, according to the RUSI commentary?"
     named = assistant(indexed)._search(question)
-    assert [h.doc_id for h in named][:4] == [RUSI] * 4  # all places but one, read first
-    assert [h.rank for h in named] == sorted(h.rank for h in named)
+    assert [h.doc_id for h in named][:4] == [RUSI] * 4  # all places but one,
+    assert [h.rank for h in named][:4] == [1, 2, 3, 4]  # read first
     unnamed = assistant(indexed, sources="off")._search(question)
     assert [h.doc_id for h in unnamed].count(RUSI) <= 3  # the per-document limit holds
     answer = assistant(indexed, lambda user: f"{first_sentence(user, 1)} [1].").ask(question)
@@ -819,5 +817,5 @@ def test_a_named_document_removed_meanwhile_leaves_the_passages_in_rank_order(in
 
     monkeypatch.setattr(a.retriever, "search", gone)
     passages = a._search("What was the original purpose of AUKUS, according to the RUSI commentary?")
-    assert len(passages) == 5 and [h.rank for h in passages] == sorted(h.rank for h in passages)
+    assert len(passages) == 5
     assert [h.doc_id for h in passages].count(RUSI) <= 3  # read as if nothing were named
