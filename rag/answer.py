@@ -44,7 +44,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from . import prompts
-from .asks import about, across_documents, asks_for_specifics, gives_what_is_asked, split_parts, two_sided
+from .asks import (
+    about,
+    across_documents,
+    asked_office,
+    asks_for_specifics,
+    gives_what_is_asked,
+    holds_office,
+    split_parts,
+    two_sided,
+)
 from .config import SEARCH_K, AnswerSettings, Reason
 from .context import Excerpt, compact, hidden_by, says_nothing, whole_sentences, widen, with_touching
 from .errors import ConfigError, DocumentNotFoundError
@@ -519,6 +528,11 @@ class Assistant:
         citing its passage; [] when it names none (or can't choose). ``named``: the words ``hits`` use as names
         (see ``rag.asks.gives_what_is_asked``)."""
         numbered = [(n, sentence) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
+        office = asked_office(question)
+
+        def gives(text: str) -> bool:  # "Foreign Minister Winston Peters …" does not say who the defence minister is
+            return gives_what_is_asked(question, [text], named) and holds_office(text, office)
+
         picked = self.generator.select(question, [(hits[n - 1].title, sentence.text) for n, sentence in numbered])
         if picked is None:  # this model can't choose
             return []
@@ -529,14 +543,14 @@ class Assistant:
         # find that the chosen sentences give what the question asks (read together: one may say what the other's
         # "it" is). A choice none of whose sentences gives the kind of thing asked (no name for "who?": a pull-quote
         # without its speaker) is no choice either.
-        if chosen and not (any(gives_what_is_asked(question, [numbered[i - 1][1].text], named) for i in chosen)
+        if chosen and not (any(gives(numbered[i - 1][1].text) for i in chosen)
                            and self._relevant(question, [numbered[i - 1][1].text for i in chosen])):
             chosen = []
         # A small model also picks the wrong sentence beside the right one. For a question asking a number, date
         # or name, the sentence sharing most of the question's words that gives that kind of thing is put to the
         # same judge.
         if not chosen and asks_for_specifics(question):
-            giving = [i for i, (_, x) in enumerate(numbered, 1) if gives_what_is_asked(question, [x.text], named)]
+            giving = [i for i, (_, x) in enumerate(numbered, 1) if gives(x.text)]
             best = max(giving, key=lambda i: overlap[i - 1], default=None)
             if best is not None and overlap[best - 1] >= MIN_FALLBACK_OVERLAP \
                     and self._relevant(question, [numbered[best - 1][1].text], judged=True):

@@ -126,6 +126,45 @@ def asks_for_name(question: str) -> bool:
     return bool(_NAME_QUESTION.search(question) or _NAMED_THING.search(question))
 
 
+# "Who is the New Zealand defence minister …?", "Which Foreign Ministry spokesperson …?": an office the person asked
+# for holds. A word in lower case just before it ("defence", "prime") is part of the office; a capitalised one ("New
+# Zealand", "Foreign Ministry") says whose office it is.
+_OFFICE = (r"minister|secretary|president|ambassador|envoy|spokes\w*|chief|commander|director|governor|chair\w*"
+           r"|mayor|premier|chancellor")
+_OFFICE_QUESTION = re.compile(
+    rf"^\s*(?:who\s+(?:is|was|are|were)\s+the|which)\s+((?:[\w'\u2019-]+\s+){{0,4}}?)({_OFFICE})s?\b", re.IGNORECASE)
+
+
+def asked_office(question: str) -> tuple[str, ...]:
+    """The words of the office a "who is the …?" question asks the holder of, lower case, else ().
+
+    >>> asked_office("Who is the New Zealand defence minister in the talks?"), asked_office("Who said so?")
+    (('defence', 'minister'), ())
+    >>> asked_office("Which Chinese Foreign Ministry spokesperson said it?")
+    ('spokes',)
+    """
+    found = _OFFICE_QUESTION.search(question)
+    if not found:
+        return ()
+    before = found.group(1).split()
+    qualifier = before[-1] if before and before[-1].islower() and before[-1] not in STOP_WORDS else None
+    office = found.group(2).lower()
+    office = re.sub(r"^(spokes|chair)\w*", r"\1", office)
+    return (qualifier, office) if qualifier else (office,)
+
+
+def holds_office(text: str, office: Sequence[str]) -> bool:
+    """``text`` names the office ``asked_office`` found (British or American spelling); any text does for ().
+
+    >>> holds_office("Foreign Minister Winston Peters said so.", ("defence", "minister"))
+    False
+    >>> holds_office("Defense Minister Shin Won-sik said so.", ("defence", "minister"))
+    True
+    """
+    lowered = text.lower().replace("defense", "defence")  # () holds: all([]) is True
+    return all(re.search(rf"\b{re.escape(word)}", lowered) for word in office)
+
+
 # "When did …?", "in which month …?": answered by a date (a year, a day, a month or a weekday), not "this year".
 _TIME_QUESTION = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:month|date|day|year)\b", re.IGNORECASE)
 _WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
@@ -272,7 +311,9 @@ ABOUT_SHARE = 0.5
 
 def about(question: str, sources: Sequence[str], shown: Sequence[str]) -> bool:
     """Some of ``sources`` (the sentences an answer's specifics come from) is about what ``question`` asks, as
-    much as ``ABOUT_SHARE`` of the best of ``shown`` (every sentence the model was shown) is.
+    much as ``ABOUT_SHARE`` of the best of ``shown`` (every sentence the model was shown) is, and names the
+    office the question asks the holder of, if any (``asked_office``): the foreign minister is no answer to "who
+    is the defence minister?".
 
     >>> shown = ["Nagy said Japan will likely be the first country to cooperate in Pillar 2.",
     ...          "Doo said joining Pillar 2 would mean a lattice-like architecture."]
@@ -282,7 +323,9 @@ def about(question: str, sources: Sequence[str], shown: Sequence[str]) -> bool:
     """
     overlap = idf_overlap(question, [*shown, *sources])
     best = max(overlap[: len(shown)], default=0.0)
-    return any(o >= ABOUT_SHARE * best for o in overlap[len(shown):])
+    office = asked_office(question)
+    return any(o >= ABOUT_SHARE * best and holds_office(source, office)
+               for o, source in zip(overlap[len(shown):], sources, strict=True))
 
 
 def gives_what_is_asked(question: str, texts: list[str], named: Collection[str] | None = None) -> bool:

@@ -96,6 +96,28 @@ _REFERS_BACK = re.compile(
     r"(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such|both|the\s+(?:same|latter|former)"
     r"|the\s+[a-z]+\s+(?:cost|was|were|is|are|has|had|would|will))\b",
     re.IGNORECASE)
+# A quotation's later sentence ("“The AUKUS Pillar 2 isn't just …") leans on the one before that says who speaks.
+_OPENS_QUOTE = re.compile("^[\"\u201c\u2018]")
+_ATTRIBUTION = re.compile(r"\b(?:said|says|told|added|adds|wrote|argued|warned|noted|stressed|according\s+to)\b",
+                          re.IGNORECASE)
+# How far back a sentence that leans on the one before is followed ("It's more like …" ← "“The pact isn't …" ← "…,"
+# Ban said.").
+LEANS_BACK = 2
+
+
+def leans_on(sentence: str, before: str) -> bool:
+    """``sentence`` needs ``before`` to be understood: it refers back to it ("This …", "The fallout cost …"), or it
+    goes on with a quotation whose speaker ``before`` names.
+
+    >>> leans_on("“It is more like an alliance.", "“We gain much,” Ban Kil-joo said.")
+    True
+    >>> leans_on("“Seoul should join now,” Doo said.", "“We gain much,” Ban Kil-joo said.")
+    False
+    >>> leans_on("The fallout cost US$7.5 billion.", "China retaliated in 2017.")
+    True
+    """
+    return bool(_REFERS_BACK.match(sentence)) or (
+        bool(_OPENS_QUOTE.match(sentence)) and not _ATTRIBUTION.search(sentence) and bool(_ATTRIBUTION.search(before)))
 
 
 def is_furniture(sentence: str) -> bool:
@@ -297,15 +319,22 @@ def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder 
             i, sentence = flat[j]
             if j in chosen or (pass_ == 1 and i in seen_hits):
                 continue
-            # A sentence that refers back ("The fallout cost …") comes with the one it refers to, if that fits.
-            before = j - 1 if (_REFERS_BACK.match(sentence.text) and j > 0 and flat[j - 1][0] == i
-                               and j - 1 not in chosen) else None
+            # A sentence that refers back ("The fallout cost …") or goes on with a quotation comes with the ones it
+            # leans on (up to LEANS_BACK), if they fit.
+            before: list[int] = []
+            b = j
+            while len(before) < LEANS_BACK and b > 0 and flat[b - 1][0] == i and b - 1 not in chosen \
+                    and leans_on(flat[b][1].text, flat[b - 1][1].text):
+                b -= 1
+                before.append(b)
             cost = count_tokens(sentence.text)
-            extra = count_tokens(flat[before][1].text) if before is not None else 0
             if used + cost > budget:
                 continue
-            if before is not None and used + cost + extra <= budget:
-                chosen.add(before)
+            for b in before:
+                extra = count_tokens(flat[b][1].text)
+                if used + cost + extra > budget:
+                    break
+                chosen.add(b)
                 used += extra
             chosen.add(j)
             seen_hits.add(i)

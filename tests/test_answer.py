@@ -698,6 +698,22 @@ def test_each_quoted_sentence_must_give_what_is_asked(tmp_path, fake_embedder):
     assert len(quoted[1]) == 1 and "Seoul" in quoted[1][0]
 
 
+def test_a_name_holding_another_office_is_no_answer_to_who_holds_the_office_asked(tmp_path, fake_embedder):
+    """"Who is the defence minister?" is not answered by the foreign minister's name, quoted or written."""
+    index = _one_document(tmp_path, fake_embedder,
+                          "Wellington entered talks on joining Pillar 2, with Foreign Minister Winston Peters "
+                          "saying a decision is a long way off.\n")
+    written = "Winston Peters is the minister taking part in Wellington's talks on joining Pillar 2 [1]."
+    settings = AnswerSettings(min_dense_score=-1.0, evidence="asked")
+    answers = {}
+    for question in ("Who is the defence minister taking part in Wellington's talks on joining Pillar 2?",
+                     "Who is the foreign minister taking part in Wellington's talks on joining Pillar 2?"):
+        generator = ScriptedGenerator([written], 0.9, choices=["1"])
+        answers[question.split()[3]] = Assistant(index, settings, generator).ask(question)
+    assert answers["defence"].abstained and answers["defence"].reason == "off-topic"
+    assert not answers["foreign"].abstained and "Winston Peters" in answers["foreign"].text
+
+
 def test_when_the_model_picks_the_wrong_sentence_the_one_sharing_the_question_is_put_to_the_judge(
         tmp_path, fake_embedder):
     index = _one_document(tmp_path, fake_embedder,

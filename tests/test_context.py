@@ -52,3 +52,15 @@ def test_a_sentence_that_refers_back_brings_the_one_before_it():
     kept = [s.text for s in excerpt.sentences]
     assert kept[-1].startswith("The fallout cost") and kept[-2].startswith("Tourism and retail")
     assert not any(is_furniture(s) for s in kept)
+
+
+def test_a_quotation_goes_on_with_the_sentence_that_names_its_speaker():
+    text = ("Other news came first on many unrelated topics today. “South Korea has much to gain from joining, "
+            "especially now,” Ban Kil-joo, a research professor at Korea University, said. “The AUKUS Pillar 2 isn't "
+            "just a security partnership. It's more like a new Cold War-era military alliance.")
+    question = "Which academic said Pillar 2 is more like a new Cold War-era military alliance?"
+    [excerpt] = compact(question, [hit(text)], budget=40, count_tokens=words)
+    kept = [s.text for s in excerpt.sentences]
+    assert kept[-1].startswith("It's more like") and kept[-2].startswith("“The AUKUS")
+    assert "Ban Kil-joo" in kept[-3]  # two steps back: the sentence the quotation's speaker is named in
+    assert not kept[0].startswith("Other news")
