@@ -291,6 +291,11 @@ def whole_sentences(excerpt: Excerpt, document: str) -> str:
     return " ".join(parts) or excerpt.text
 
 
+# ``compact``: a sentence this close to the best one's relatedness is kept before every passage's best sentence (a
+# second strong sentence of the top passage is worth more than a weak one of the fifth).
+STRONG = 0.8
+
+
 def estimate_tokens(text: str) -> int:
     """Prompt tokens for English text with a BPE tokenizer, roughly (4 characters a token)."""
     return len(text) // 4 + 1
@@ -313,11 +318,13 @@ def compact(question: str, hits: Sequence[Hit], budget: int, embedder: Embedder 
     chosen: set[int] = set()
     used = 0
     seen_hits: set[int] = set()
-    # Pass 1: every passage's best sentence, best passages first. Pass 2: the best of the rest.
-    for pass_ in (1, 2):
+    # Pass 0: the sentences nearly as related as the best (STRONG). Pass 1: every passage's best sentence, best
+    # passages first. Pass 2: the best of the rest.
+    strong = STRONG * max(scores, default=0.0)
+    for pass_ in (0, 1, 2):
         for j in ranked:
             i, sentence = flat[j]
-            if j in chosen or (pass_ == 1 and i in seen_hits):
+            if j in chosen or (pass_ == 1 and i in seen_hits) or (pass_ == 0 and scores[j] < strong):
                 continue
             # A sentence that refers back ("The fallout cost …") or goes on with a quotation comes with the ones it
             # leans on (up to LEANS_BACK), if they fit.

@@ -64,3 +64,13 @@ def test_a_quotation_goes_on_with_the_sentence_that_names_its_speaker():
     assert kept[-1].startswith("It's more like") and kept[-2].startswith("“The AUKUS")
     assert "Ban Kil-joo" in kept[-3]  # two steps back: the sentence the quotation's speaker is named in
     assert not kept[0].startswith("Other news")
+
+
+def test_a_second_strong_sentence_of_the_top_passage_comes_before_a_weak_best_sentence_of_another():
+    top = hit("Doo said the lattice architecture is made of small cooperation groups. Small cooperation groups of "
+              "the lattice architecture include the Quad.", rank=1)
+    weak = hit("Several groups of senators agree.", rank=2)
+    question = "Which small cooperation groups make up the lattice architecture?"
+    excerpts = compact(question, [top, weak], budget=21, count_tokens=words)
+    assert [s.text for s in excerpts[0].sentences][-1].endswith("include the Quad.")
+    assert excerpts[1].sentences == ()
