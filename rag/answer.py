@@ -30,7 +30,8 @@ Before abstaining on a question that asks for a number, a date, a name or an amo
 answer (a grammar-constrained choice); each is quoted word for word if it gives what was asked
 (eval/RESULTS.md, issue 13). A question asked across documents or set against something ("… despite its
 nuclear stance?") also gets the best-matching sentence of a shown passage its answer did not cite, quoted, if
-the judge finds that it answers (``complete="quote"``).
+the judge finds that it answers (``complete="quote"``); so does a question asking what someone said, with up to
+two sentences of other passages shown in which the same speaker speaks.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ from .asks import (
     across_documents,
     asked_office,
     asks_for_specifics,
+    asks_what_was_said,
     gives_what_is_asked,
     holds_office,
+    speakers,
     split_parts,
     two_sided,
 )
@@ -90,6 +93,8 @@ MIN_FALLBACK_OVERLAP = 0.6
 # that it answers the question).
 COMPLETE_OVERLAP = 0.25
 COMPLETE_SHARE = 0.75
+# A question asking what someone said gains at most this many of the same speaker's sentences (``_said_too``).
+SAID_MORE = 2
 # A question asked across documents is answered until this many documents are cited (or tried).
 MULTI_DOCUMENTS = 2
 # A two-part question's answer covers its second part when it holds this share of the part's own content words.
@@ -441,6 +446,16 @@ class Assistant:
             if extra is not None:
                 claims, kept = [*claims, extra], [*kept, extra]
                 yield " " + with_markers(extra)
+        if kept and not off_topic and s.complete == "quote" and asks_what_was_said(question):
+            # What someone said often takes two passages ("no plans to expand …", "… project-by-project, …"): the same
+            # speaker's sentences in the passages shown that the answer did not cite, each if the judge finds it
+            # answers the question.
+            t6 = time.perf_counter()
+            more = self._said_too(question, hits, excerpts, kept)
+            _add(timings, "complete_s", time.perf_counter() - t6)
+            for extra in more:
+                claims, kept = [*claims, extra], [*kept, extra]
+                yield " " + with_markers(extra)
         if not kept or off_topic:
             reason: Reason = ("model" if ABSTAIN_LIKE.search(raw) or not raw else "unsupported") if not kept \
                 else "off-topic"
@@ -576,6 +591,30 @@ class Assistant:
             return None
         return Claim(text=" ".join(text.split()), citations=(n,), supported=True, support=1.0,
                      note="quoted: it answers the question too", quoted=True)
+
+    def _said_too(self, question: str, hits: tuple[Hit, ...], excerpts: Sequence[Excerpt],
+                  kept: Sequence[Claim]) -> list[Claim]:
+        """Up to ``SAID_MORE`` shown sentences, of passages ``kept`` does not cite, in which someone the answer (or
+        the question) has speaking speaks, as quoted claims: each says mostly what was not said yet, and the judge
+        finds that it answers ``question``. The most question-like first."""
+        cited = {n for claim in kept for n in claim.citations}
+        sources = [source_sentence(claim.text, hits[n - 1]) for claim in kept for n in claim.citations]
+        who = set().union(*(speakers(text) for text in [question, *(c.text for c in kept), *sources]))
+        shown = [(n, " ".join(sentence.text.split())) for n, e in enumerate(excerpts, 1) if n not in cited
+                 for sentence in e.sentences]
+        candidates = [(n, text) for n, text in shown if speakers(text) & who]
+        overlap = idf_overlap(question, [text for _, text in candidates])
+        said = " ".join(claim.text for claim in kept)
+        out: list[Claim] = []
+        for i in sorted(range(len(candidates)), key=lambda i: -overlap[i]):
+            n, text = candidates[i]
+            if len(out) == SAID_MORE or support(text, said) >= SAID_ALREADY \
+                    or not self._relevant(question, [text], judged=True):
+                continue
+            out.append(Claim(text=text, citations=(n,), supported=True, support=1.0,
+                             note="quoted: the same speaker on what was asked", quoted=True))
+            said += " " + text
+        return sorted(out, key=lambda claim: claim.citations)
 
     def _relevant(self, question: str, sentences: Sequence[str], judged: bool = False) -> bool:
         """The model, as judge, finds that ``sentences`` answer ``question`` (without a judge: not ``judged``)."""

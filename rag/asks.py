@@ -165,6 +165,37 @@ def holds_office(text: str, office: Sequence[str]) -> bool:
     return all(re.search(rf"\b{re.escape(word)}", lowered) for word in office)
 
 
+# "What did Trudeau say …?", "How has Albanese described …?": what someone said, which may take more than one sentence.
+_SAID_QUESTION = re.compile(
+    r"^\s*(?:what|how)\s+(?:has|have|had|did|does|do)\b.{0,80}?\b(?:say|said|describe|described|characteri[sz]ed?)\b",
+    re.IGNORECASE)
+_SAYING = r"(?:said|says|saying|told|added|stressed|warned|argued|claimed|noted)"
+# "Albanese said", "Anthony Albanese saying", "said Nagy", "according to Nagy": the speaker's last name.
+_SPEAKER = re.compile(
+    rf"\b([A-Z][\w'\u2019-]+)\s*,?\s+{_SAYING}\b|\b(?:{_SAYING}|according\s+to)\s+([A-Z][\w'\u2019-]+)")
+
+
+def asks_what_was_said(question: str) -> bool:
+    """The question asks what someone said or how they described something.
+
+    >>> asks_what_was_said("How has Albanese described Japan joining?"), asks_what_was_said("Who said it?")
+    (True, False)
+    """
+    return bool(_SAID_QUESTION.search(question))
+
+
+def speakers(text: str) -> set[str]:
+    """The last names ``text`` gives as someone saying something, lower case.
+
+    >>> sorted(speakers("“It is natural,” Albanese said, with Prime Minister Anthony Albanese saying so, said Nagy."))
+    ['albanese', 'nagy']
+    >>> speakers("The allies said in a statement that Japan could join.")
+    set()
+    """
+    return {name.lower() for found in _SPEAKER.finditer(text) for name in found.groups()
+            if name and name.lower() not in STOP_WORDS}
+
+
 # "When did …?", "in which month …?": answered by a date (a year, a day, a month or a weekday), not "this year".
 _TIME_QUESTION = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:month|date|day|year)\b", re.IGNORECASE)
 _WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"

@@ -748,6 +748,40 @@ def test_a_chosen_sentence_that_does_not_give_what_is_asked_leaves_the_choice_to
     assert not answer.abstained and answer.claims[-1].quoted and "Nagy said" in answer.text
 
 
+def test_what_someone_said_gains_the_same_speakers_sentences_from_passages_the_answer_did_not_cite(
+        tmp_path, fake_embedder):
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "pact.txt").write_text("A three-way pact\n\nPrime Minister Anthony Albanese claimed that AUKUS will "
+                                     "remain a three-way pact, with no membership offered to Japan.\n",
+                                     encoding="utf-8")
+    (folder / "projects.txt").write_text("Projects with Japan\n\n“Japan is a natural candidate for projects,” "
+                                         "Albanese said on Tuesday. “Japan is a risk,” Nagy said.\n",
+                                         encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+
+    def reply(user: str) -> str:
+        n = next(n for n in range(1, 6) if "three-way" in passage(user, n))
+        return f"Albanese claimed that AUKUS will remain a three-way pact, with no membership offered to Japan [{n}]."
+
+    def judge(relevant: float):
+        return lambda system, user: relevant if system == prompts.RELEVANCE_SYSTEM else 0.9
+
+    question = "What has Albanese said about Japan joining AUKUS?"
+    on = assistant(index, reply, judge=judge(0.9)).ask(question)
+    assert [c.quoted for c in on.claims] == [False, True] and "natural candidate" in on.text
+    assert "Nagy" not in on.text  # another speaker
+    refused = assistant(index, reply, judge=judge(0.2)).ask(question)
+    off = assistant(index, reply, complete="off").ask(question)
+    not_said = assistant(index, reply).ask("Why will AUKUS remain a three-way pact without Japan?")
+    for answer in (refused, off, not_said):
+        assert [c.quoted for c in answer.claims] == [False] and not answer.abstained
+
+
 def test_complete_quotes_the_other_side_of_the_question_from_a_passage_the_answer_did_not_cite(
         tmp_path, fake_embedder):
     from rag import Index
