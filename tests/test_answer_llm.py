@@ -151,6 +151,8 @@ def test_a_number_question_is_answered_with_its_number(assistant):
 @pytest.mark.parametrize("question", [
     "What did Canadian Prime Minister Justin Trudeau say about Canada joining Pillar 2?",  # never mentioned
     "How many staff work in the AUKUS office that coordinates Pillar 2 projects?",  # no such number
+    # the passages name New Zealand's foreign minister and South Korea's defence minister, never New Zealand's
+    "Who is the New Zealand defence minister taking part in Wellington's talks on joining Pillar 2?",
 ])
 def test_false_premises_and_missing_numbers_abstain(assistant, question):
     answer = assistant.ask(question)
@@ -293,3 +295,21 @@ def test_a_question_naming_its_source_is_answered_from_that_document(assistant):
     answer = assistant.ask("What was the original purpose of AUKUS, according to the RUSI commentary?")
     assert not answer.abstained and "submarine" in answer.text, (answer.raw, answer.claims)
     assert {c.doc_id[:3] for c in answer.citations} == {"000"}
+
+
+def test_what_someone_said_gains_the_same_speakers_words_from_another_article(assistant):
+    """The model cites Albanese's "three-way pact" (RT); his "project-by-project" sentence, in a passage it did not
+    cite, is quoted beside it."""
+    answer = assistant.ask("How has Australian Prime Minister Anthony Albanese described the prospect of Japan "
+                           "joining AUKUS?")
+    assert not answer.abstained and "project" in answer.text, (answer.raw, answer.claims)
+    quoted = [c for c in answer.claims if c.supported and c.quoted]
+    assert quoted and "Albanese said" in quoted[-1].text, (answer.raw, answer.claims)
+
+
+def test_a_quotation_is_shown_with_the_sentence_naming_its_speaker(assistant):
+    """"It's more like a new Cold War-era military alliance" is the second sentence of a quotation whose speaker is
+    named in the sentence before it; shown alone, the model could not say who said it."""
+    answer = assistant.ask("Which South Korean academic characterised Pillar 2 as resembling a new Cold War-era "
+                           "military alliance rather than just a security partnership?")
+    assert not answer.abstained and "Ban Kil-joo" in answer.text, (answer.raw, answer.claims)
