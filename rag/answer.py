@@ -579,18 +579,16 @@ class Assistant:
         quoted claim, if it shares enough of them (``COMPLETE_OVERLAP``, ``COMPLETE_SHARE``), says mostly what
         ``kept`` did not, and the judge finds that it answers the question; else None."""
         cited = {n for claim in kept for n in claim.citations}
-        shown = [(n, sentence.text) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
+        shown = [(n, " ".join(sentence.text.split())) for n, e in enumerate(excerpts, 1) for sentence in e.sentences]
         overlap = idf_overlap(question, [text for _, text in shown])
         candidates = [i for i, (n, _) in enumerate(shown) if n not in cited]
         best = max(candidates, key=lambda i: overlap[i], default=None)
         if best is None or overlap[best] < max(COMPLETE_OVERLAP, COMPLETE_SHARE * max(overlap)):
             return None
         n, text = shown[best]
-        said = " ".join(claim.text for claim in kept)
-        if support(text, said) >= SAID_ALREADY or not self._relevant(question, [text], judged=True):
+        if not self._adds(question, text, " ".join(claim.text for claim in kept)):
             return None
-        return Claim(text=" ".join(text.split()), citations=(n,), supported=True, support=1.0,
-                     note="quoted: it answers the question too", quoted=True)
+        return _quoted(text, n, "quoted: it answers the question too")
 
     def _said_too(self, question: str, hits: tuple[Hit, ...], excerpts: Sequence[Excerpt],
                   kept: Sequence[Claim]) -> list[Claim]:
@@ -608,13 +606,14 @@ class Assistant:
         out: list[Claim] = []
         for i in sorted(range(len(candidates)), key=lambda i: -overlap[i]):
             n, text = candidates[i]
-            if len(out) == SAID_MORE or support(text, said) >= SAID_ALREADY \
-                    or not self._relevant(question, [text], judged=True):
-                continue
-            out.append(Claim(text=text, citations=(n,), supported=True, support=1.0,
-                             note="quoted: the same speaker on what was asked", quoted=True))
-            said += " " + text
+            if len(out) < SAID_MORE and self._adds(question, text, said):
+                out.append(_quoted(text, n, "quoted: the same speaker on what was asked"))
+                said += " " + text
         return sorted(out, key=lambda claim: claim.citations)
+
+    def _adds(self, question: str, text: str, said: str) -> bool:
+        """``text`` says mostly what ``said`` did not (``SAID_ALREADY``); the judge finds it answers ``question``."""
+        return support(text, said) < SAID_ALREADY and self._relevant(question, [text], judged=True)
 
     def _relevant(self, question: str, sentences: Sequence[str], judged: bool = False) -> bool:
         """The model, as judge, finds that ``sentences`` answer ``question`` (without a judge: not ``judged``)."""
@@ -639,6 +638,11 @@ class Assistant:
         return Answer(question=question, standalone=standalone, text=prompts.ABSTAIN, claims=tuple(claims),
                       citations=(), passages=hits, abstained=True, reason=reason, raw=raw, timings=_rounded(timings),
                       parts=parts)
+
+
+def _quoted(text: str, n: int, note: str) -> Claim:
+    """A shown sentence added to an answer word for word, citing passage ``n``."""
+    return Claim(text=text, citations=(n,), supported=True, support=1.0, note=note, quoted=True)
 
 
 @dataclass(frozen=True)
