@@ -3,7 +3,8 @@
 The model's raw answer is split into sentences, each with the ``[n]`` markers that point at a passage
 shown; a sentence is supported when enough of its content words, and all of its numbers and names, are
 in the passages it cites and (with ``verify="judge"``) a judge finds the claim stated there. A citation
-to the wrong passage is moved to the one that holds the sentence.
+to the wrong passage is moved to the one that holds the sentence; where that one lacks only a name the cited
+passage gives, the sentence cites both (never for a number or a date).
 
     >>> hits = [Hit(rank=1, chunk_id=1, doc_id="a.txt", title="A", text="Japan may join Pillar 2.", start=0,
     ...             end=24, score=1.0)]
@@ -19,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .asks import specifics
+from .asks import specifics, states_time
 from .retriever import Hit
 from .sentences import Sentence, all_words, names, numbers, split_sentences, support
 
@@ -92,9 +93,18 @@ def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, qu
             # Small models often cite the passage next to the right one, or none: when exactly what
             # the sentence says is in another passage shown, cite that one instead.
             score, n = max(((support(text, h.text, question), n) for n, h in enumerate(hits, 1)), default=(0.0, 0))
-            if score >= 0.8 and score > lexical and not unsupported_specifics(text, hits[n - 1].text, question):
+            missing = unsupported_specifics(text, hits[n - 1].text, question) if n else set()
+            both = f"{hits[n - 1].text}\n{evidence}" if n else ""
+            if score >= 0.8 and score > lexical and not missing:
                 note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
                 cited, evidence, lexical = [n], hits[n - 1].text, score
+            elif score >= 0.8 and score > lexical and cited and not any(states_time(x.title()) for x in missing) \
+                    and not unsupported_specifics(text, both, question):
+                # ... and where that passage lacks only a name the cited one gives ("AUKUS" in [3], all the rest
+                # in [1]), cite both. Never a number or a date from a second passage: "first submarine … in September
+                # 2021" would join a pact's founding month in one passage to a submarine in another.
+                note = f"citation [{n}] added"
+                cited, evidence, lexical = sorted({*cited, n}), both, support(text, both, question)
         if not cited:
             claims.append(Claim(text=text, citations=(), supported=False, support=0.0, note="no citation"))
             continue
