@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from .sentences import STOP_WORDS, idf_overlap
+from .sentences import SAYING, STOP_WORDS, idf_overlap
 
 _NUMBER_QUESTION = re.compile(
     r"\bhow\s+(?:many|much|long|large|big|old|often|far(?!\s+along))\b"
@@ -169,10 +169,9 @@ def holds_office(text: str, office: Sequence[str]) -> bool:
 _SAID_QUESTION = re.compile(
     r"^\s*(?:what|how)\s+(?:has|have|had|did|does|do)\b.{0,80}?\b(?:say|said|describe|described|characteri[sz]ed?)\b",
     re.IGNORECASE)
-_SAYING = r"(?:said|says|saying|told|added|stressed|warned|argued|claimed|noted)"
 # "Albanese said", "Anthony Albanese saying", "said Nagy", "according to Nagy": the speaker's last name.
 _SPEAKER = re.compile(
-    rf"\b([A-Z][\w'\u2019-]+)\s*,?\s+{_SAYING}\b|\b(?:{_SAYING}|according\s+to)\s+([A-Z][\w'\u2019-]+)")
+    rf"\b([A-Z][\w'\u2019-]+)\s*,?\s+{SAYING}\b|\b(?:{SAYING}|according\s+to)\s+([A-Z][\w'\u2019-]+)")
 
 
 def asks_what_was_said(question: str) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 from .embedding import Embedder
 from .picking import touches
 from .retriever import Hit
-from .sentences import Sentence, idf_overlap, split_sentences
+from .sentences import SAYING, Sentence, idf_overlap, split_sentences
 
 # Who an order is given to: an AI model, by any of its names, in the languages the red-team set covers.
 _READER = (r"(?:AI|A\.I\.|IA|KI|ИИ|LLMs?|GPT|(?:chat\s?)?bots?|(?:virtual\s+|AI\s+|chat\s+)?assistants?"
@@ -98,8 +98,7 @@ _REFERS_BACK = re.compile(
     re.IGNORECASE)
 # A quotation's later sentence ("“The AUKUS Pillar 2 isn't just …") leans on the one before that says who speaks.
 _OPENS_QUOTE = re.compile("^[\"\u201c\u2018]")
-_ATTRIBUTION = re.compile(r"\b(?:said|says|told|added|adds|wrote|argued|warned|noted|stressed|according\s+to)\b",
-                          re.IGNORECASE)
+_ATTRIBUTION = re.compile(rf"\b(?:{SAYING}|according\s+to)\b", re.IGNORECASE)
 # How far back a sentence that leans on the one before is followed ("It's more like …" ← "“The pact isn't …" ← "…,"
 # Ban said.").
 LEANS_BACK = 2

@@ -41,6 +41,11 @@ class Sentence:
     text: str
 
 
+# The verbs that attribute words to a speaker ("…," Nagy said. / Albanese told reporters …), one list for every rule
+# that looks for who speaks (``rag.context.leans_on``, ``rag.asks.speakers``).
+SAYING = r"(?:said|says|saying|told|added|adds|wrote|stressed|warned|argued|claimed|noted)"
+
+
 def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
     """Sentences of ``text`` with spans in ``text`` (+ ``offset``): ``text[s.start - offset:s.end - offset]``."""
     out: list[Sentence] = []
