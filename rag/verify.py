@@ -93,18 +93,20 @@ def verify(raw: str, hits: Sequence[Hit], shown: Sequence[str] | None = None, qu
             # Small models often cite the passage next to the right one, or none: when exactly what
             # the sentence says is in another passage shown, cite that one instead.
             score, n = max(((support(text, h.text, question), n) for n, h in enumerate(hits, 1)), default=(0.0, 0))
-            missing = unsupported_specifics(text, hits[n - 1].text, question) if n else set()
-            both = f"{hits[n - 1].text}\n{evidence}" if n else ""
-            if score >= 0.8 and score > lexical and not missing:
-                note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
-                cited, evidence, lexical = [n], hits[n - 1].text, score
-            elif score >= 0.8 and score > lexical and cited and not any(states_time(x.title()) for x in missing) \
-                    and not unsupported_specifics(text, both, question):
-                # ... and where that passage lacks only a name the cited one gives ("AUKUS" in [3], all the rest
-                # in [1]), cite both. Never a number or a date from a second passage: "first submarine … in September
-                # 2021" would join a pact's founding month in one passage to a submarine in another.
-                note = f"citation [{n}] added"
-                cited, evidence, lexical = sorted({*cited, n}), both, support(text, both, question)
+            if score >= 0.8 and score > lexical:
+                missing = unsupported_specifics(text, hits[n - 1].text, question)
+                both = f"{hits[n - 1].text}\n{evidence}"
+                if not missing:
+                    note = f"citation {''.join(f'[{m}]' for m in cited) or '(none)'} corrected to [{n}]"
+                    cited, evidence, lexical = [n], hits[n - 1].text, score
+                elif not any(states_time(x.title()) for x in missing) \
+                        and not unsupported_specifics(text, both, question):
+                    # ... and where that passage lacks only a name the cited one gives ("AUKUS" in [3], all the rest
+                    # in [1]), cite both. Never a number or a date from a second passage: "first submarine … in
+                    # September 2021" would join a pact's founding month in one passage to a submarine in another.
+                    # (``missing`` is lower-cased; a sentence citing nothing has no second passage to give it.)
+                    note = f"citation [{n}] added"
+                    cited, evidence, lexical = sorted({*cited, n}), both, support(text, both, question)
         if not cited:
             claims.append(Claim(text=text, citations=(), supported=False, support=0.0, note="no citation"))
             continue

@@ -26,7 +26,7 @@ def test_a_sentence_citing_the_passage_next_to_the_right_one_is_cited_to_the_rig
 
 
 def test_a_sentence_needing_a_second_passage_beside_the_one_it_cites_gets_both():
-    # "AUKUS" is only in [3], the rest only in [1]: neither alone holds 0.8 of what the sentence says.
+    # [1] holds all the sentence says but "AUKUS", which only the cited [3] gives.
     raw = "North Korea's nuclear and missile capabilities push South Korea to join AUKUS Pillar 2 [3]."
     [claim] = verify(raw, hits(*PASSAGES), min_support=0.7)
     assert claim.supported and claim.citations == (1, 3)
@@ -39,7 +39,7 @@ def test_no_passage_is_added_to_a_sentence_that_two_passages_together_do_not_sta
     assert not claim.supported and claim.citations == (3,)
 
 
-def test_a_sentence_citing_nothing_gets_no_second_passage_only_a_whole_one():
+def test_a_sentence_citing_nothing_is_not_cited_to_a_passage_lacking_one_of_its_names():
     [claim] = verify("North Korea's capabilities push South Korea to join AUKUS Pillar 2.", hits(*PASSAGES),
                      min_support=0.7)
     assert not claim.supported and claim.note == "no citation"
