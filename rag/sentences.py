@@ -108,8 +108,14 @@ def names(text: str) -> set[str]:
 
 
 def all_words(text: str) -> set[str]:
-    """Every word of ``text``, lower-cased, split as ``names`` splits them."""
-    return {t.lower() for t in re.findall(r"[A-Za-z][\w-]*", text)}
+    """Every word of ``text``, lower-cased, split as ``names`` splits them, and the parts of a hyphenated one:
+    "a Chicago-based think tank" holds "Chicago".
+
+    >>> sorted(all_words("a Chicago-based think-tank"))
+    ['a', 'based', 'chicago', 'chicago-based', 'tank', 'think', 'think-tank']
+    """
+    tokens = {t.lower() for t in re.findall(r"[A-Za-z][\w-]*", text)}
+    return tokens | {part for t in tokens if "-" in t for part in t.split("-") if part}
 
 
 def numbers(text: str) -> set[str]:

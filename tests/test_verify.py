@@ -52,3 +52,15 @@ def test_a_second_passage_never_supplies_a_number_or_a_date():
     [claim] = verify(raw, hits("Australia will receive its first nuclear-powered submarine under Pillar 1.",
                                "The pact was first unveiled in September 2021."), min_support=0.7)
     assert not claim.supported and claim.citations == (2,)
+
+
+def test_a_name_inside_a_hyphenated_word_of_the_passage_counts_as_given():
+    # "Chicago-based" gives "Chicago": the dev3 question e05 was abstained on as "not in the cited passages: chicago".
+    passage = "Eleanor Shiori Hughes is a non-resident fellow at Chicago-based economic research think tank EconVue."
+    question = "In which city is the EconVue fellow's think tank based?"
+    [claim] = verify("Hughes is a fellow at a think tank based in Chicago [1].", hits(passage), min_support=0.7,
+                     question=question)
+    assert claim.supported and claim.citations == (1,)
+    [invented] = verify("Hughes is a fellow at a think tank based in Boston [1].", hits(passage), min_support=0.7,
+                        question=question)
+    assert not invented.supported and invented.note == "not in the cited passages: boston"
