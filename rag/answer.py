@@ -49,11 +49,9 @@ from .asks import (
     about,
     across_documents,
     asked_office,
-    asked_said,
     asks_for_specifics,
     asks_what_was_said,
     gives_what_is_asked,
-    gives_words_of,
     holds_office,
     speakers,
     split_parts,
@@ -424,11 +422,6 @@ class Assistant:
             sources = [x for c in giving for n in c.citations
                        for x in giving_sentences(question, c.text, widen(hits[n - 1], documents[hits[n - 1].doc_id]))]
             off_topic = not about(question, sources, [x.text for e in excerpts for x in e.sentences])
-        # "What did Nagy say about New Zealand?" is not answered by passages that do not name Nagy and New Zealand:
-        # someone else's words, or a false premise about what Nagy spoke of.
-        said = asked_said(question)
-        if kept and not off_topic and said is not None:
-            off_topic = not gives_words_of(said, [hits[n - 1].text for c in kept for n in c.citations])
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question
         rescue = s.evidence == "rescue" or (s.evidence == "asked" and asks_for_specifics(question))

@@ -42,9 +42,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from typing import NamedTuple
 
-from .sentences import SAYING, STOP_WORDS, all_words, idf_overlap, names
+from .sentences import SAYING, STOP_WORDS, idf_overlap
 
 _NUMBER_QUESTION = re.compile(
     r"\bhow\s+(?:many|much|long|large|big|old|often|far(?!\s+along))\b"
@@ -182,54 +181,6 @@ def asks_what_was_said(question: str) -> bool:
     (True, False)
     """
     return bool(_SAID_QUESTION.search(question))
-
-
-# "What did Stephen Nagy say about …?", "How did Mao Ning respond to …?", "What view did Ban Kil-joo express about
-# …?": whose words are asked for, and about what.
-_SAID_BY = re.compile(
-    r"^\s*(?:what|how)(?:\s+\w+)?\s+(?:has|have|had|did|does|do)\s+(.{1,80}?)\s+(?:say|said|describe|described"
-    r"|characteri[sz]ed?|respond|responded|react|reacted|reply|replied|comment|commented|express|expressed"
-    r"|think|feel|believe|view)\b(.*)$", re.IGNORECASE)
-# A capital stands for its country ("Tokyo taking part" is Japan taking part), and the other way round.
-CAPITALS = {"tokyo": "japan", "seoul": "korea", "pyongyang": "korea", "beijing": "china", "washington": "us",
-            "canberra": "australia", "wellington": "zealand", "london": "uk", "moscow": "russia", "ottawa": "canada"}
-
-
-class SaidAsk(NamedTuple):
-    """What a "what did X say about Y?" question asks: X's last name and the names Y gives, lower case."""
-
-    speaker: str
-    topic: frozenset[str]
-
-
-def asked_said(question: str) -> SaidAsk | None:
-    """Whose words ``question`` asks for, and the names of what about; None when it asks no one's ("what did the
-    RUSI author say?", "what did South Korea's presidential office say?") or asks for no words.
-
-    >>> said = asked_said("What did Stephen Nagy say about New Zealand?")
-    >>> said.speaker, sorted(said.topic)
-    ('nagy', ['new', 'zealand'])
-    >>> asked_said("What view did Ban Kil-joo express?").speaker, asked_said("What did the RUSI author say?")
-    ('kil-joo', None)
-    """
-    found = _SAID_BY.search(question)
-    last = found.group(1).split()[-1] if found else ""
-    if not found or not last[:1].isupper() or last.lower() in STOP_WORDS:
-        return None
-    return SaidAsk(last.lower(), frozenset(names("so " + found.group(2))))
-
-
-def gives_words_of(said: SaidAsk, texts: Sequence[str]) -> bool:
-    """``texts`` (the passages an answer cites) name the speaker and every name of the topic (a capital counts for its
-    country): "What did Nagy say about New Zealand?" is not answered by a passage without Nagy or New Zealand.
-
-    >>> said = asked_said("What did Ban Kil-joo say about Tokyo joining?")
-    >>> gives_words_of(said, ["Japan would gain, Ban Kil-joo said."]), gives_words_of(said, ["Korea gains, Ban said."])
-    (True, False)
-    """
-    given = all_words(" ".join(texts))
-    given |= {CAPITALS[w] for w in given if w in CAPITALS} | {c for c, country in CAPITALS.items() if country in given}
-    return {said.speaker, *said.topic} <= given
 
 
 def speakers(text: str) -> set[str]:
