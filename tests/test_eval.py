@@ -45,7 +45,8 @@ def test_the_gold_set_has_the_coverage_the_issue_asks_for():
     assert all(matches_all(q["reference"], q["must_include"]) for q in questions if q["answerable"])
 
 
-@pytest.mark.parametrize("gold", ["aukus.jsonl", "aukus-test.jsonl", "aukus-dev2.jsonl", "aukus-dev3.jsonl"])
+@pytest.mark.parametrize("gold", ["aukus.jsonl", "aukus-test.jsonl", "aukus-dev2.jsonl", "aukus-dev3.jsonl",
+                                  "aukus-dev4.jsonl"])
 def test_the_full_gold_checker_passes(gold):
     done = subprocess.run([sys.executable, str(ROOT / "eval/gold/check_gold.py"), str(ROOT / "eval/gold" / gold)],
                           capture_output=True, text=True)
