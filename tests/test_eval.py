@@ -46,7 +46,7 @@ def test_the_gold_set_has_the_coverage_the_issue_asks_for():
 
 
 @pytest.mark.parametrize("gold", ["aukus.jsonl", "aukus-test.jsonl", "aukus-dev2.jsonl", "aukus-dev3.jsonl",
-                                  "aukus-dev4.jsonl"])
+                                  "aukus-dev4.jsonl", "aukus-dev5.jsonl"])
 def test_the_full_gold_checker_passes(gold):
     done = subprocess.run([sys.executable, str(ROOT / "eval/gold/check_gold.py"), str(ROOT / "eval/gold" / gold)],
                           capture_output=True, text=True)
