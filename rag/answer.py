@@ -22,7 +22,8 @@ we abstain without asking the model; otherwise the model streams an answer citin
 point nowhere are dropped; each sentence is checked against the passages it cites (content words, numbers, and
 the model as a yes/no judge); unsupported sentences are removed; with none left, we abstain and show the closest
 passages. A full name the question gives but no document found knows is a false premise, never echoed in an
-answer; a "how many" question answered without a number is abstained on ("off-topic"), as are "when" without
+answer; "what did X say about Y?" is answered only from passages naming X and Y (``rag.asks.asked_said``); a
+"how many" question answered without a number is abstained on ("off-topic"), as are "when" without
 a date, "which country" without a name, and an answer whose number, date or name comes from a sentence about
 something else (``specifics="sentence"``: the sentence holding it, not the one best matching the claim).
 Before abstaining on a question that asks for a number, a date, a name or an amount in a unit
@@ -49,9 +50,11 @@ from .asks import (
     about,
     across_documents,
     asked_office,
+    asked_said,
     asks_for_specifics,
     asks_what_was_said,
     gives_what_is_asked,
+    gives_words_of,
     holds_office,
     speakers,
     split_parts,
@@ -62,7 +65,7 @@ from .context import Excerpt, compact, hidden_by, says_nothing, whole_sentences,
 from .errors import ConfigError, DocumentNotFoundError
 from .generation import Generator, make_generator
 from .index import Index
-from .naming import SEARCHED, named_documents, one_source
+from .naming import SEARCHED, named_documents, one_source, source_names
 from .picking import pick
 from .retriever import Hit, Retriever
 from .sentences import idf_overlap, names, support
@@ -422,6 +425,11 @@ class Assistant:
             sources = [x for c in giving for n in c.citations
                        for x in giving_sentences(question, c.text, widen(hits[n - 1], documents[hits[n - 1].doc_id]))]
             off_topic = not about(question, sources, [x.text for e in excerpts for x in e.sentences])
+        # "What did Nagy say about New Zealand?" is not answered by passages that do not name Nagy and New Zealand:
+        # someone else's words, or a false premise about what Nagy spoke of.
+        said = asked_said(question, source_names(question))  # "... according to the SCMP?": where, not what about
+        if kept and not off_topic and said is not None:
+            off_topic = not gives_words_of(said, [hits[n - 1].text for c in kept for n in c.citations])
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question
         rescue = s.evidence == "rescue" or (s.evidence == "asked" and asks_for_specifics(question))

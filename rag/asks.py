@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
-from .sentences import SAYING, STOP_WORDS, idf_overlap
+from .sentences import SAYING, STOP_WORDS, all_words, idf_overlap, names
 
 _NUMBER_QUESTION = re.compile(
     r"\bhow\s+(?:many|much|long|large|big|old|often|far(?!\s+along))\b"
@@ -181,6 +182,79 @@ def asks_what_was_said(question: str) -> bool:
     (True, False)
     """
     return bool(_SAID_QUESTION.search(question))
+
+
+# "What did Stephen Nagy say about …?", "How did Mao Ning respond to …?", "What view did Ban Kil-joo express about
+# …?": whose words are asked for, and about what.
+_SAID_BY = re.compile(
+    r"^\s*(?:what|how)(?:\s+\w+)?\s+(?:has|have|had|did|does|do)\s+(.{1,80}?)\s+(?:say|said|describe|described"
+    r"|characteri[sz]ed?|respond|responded|react|reacted|reply|replied|comment|commented|express|expressed"
+    r"|think|feel|believe|view)\b(.*)$", re.IGNORECASE)
+# A capital stands for its country ("Tokyo taking part" is Japan taking part), and the other way round.
+CAPITALS = {"tokyo": "japan", "seoul": "korea", "pyongyang": "korea", "beijing": "china", "washington": "us",
+            "canberra": "australia", "wellington": "zealand", "london": "uk", "moscow": "russia", "ottawa": "canada"}
+
+
+# Whose words are asked for is a person's only when the name has no article before it and is no acronym.
+_NOT_A_PERSON = re.compile(r"(?:the|a|an)\b", re.IGNORECASE)
+# Words before a name that say what the person is, not who ("Defence Minister Shin Won-sik").
+_TITLES = {"minister", "prime", "president", "vice", "professor", "prof", "dr", "mr", "mrs", "ms", "senator",
+           "secretary", "ambassador", "general", "chancellor", "defence", "defense", "foreign", "deputy", "spokesman",
+           "spokeswoman"}
+
+
+class SaidAsk(NamedTuple):
+    """What a "what did X say about Y?" question asks: the parts of X's name (the last two capitalised words: a
+    family name may come first, "Shin Won-sik", or last, "Stephen Nagy") and the names Y gives, lower case."""
+
+    speaker: frozenset[str]
+    topic: frozenset[str]
+
+
+def asked_said(question: str, sources: Sequence[str] = ()) -> SaidAsk | None:
+    """Whose words ``question`` asks for, and the names of what about; None when it asks no one's ("what did the
+    RUSI author say?", "what does the Korea Times say?", "what did South Korea's presidential office say?") or asks
+    for no words. ``sources``: the names the question gives as where it was read (``rag.naming.source_names``), which
+    are not what the words are about.
+
+    >>> said = asked_said("What did Stephen Nagy say about New Zealand, according to the SCMP?", ["SCMP"])
+    >>> sorted(said.speaker), sorted(said.topic)
+    (['nagy', 'stephen'], ['new', 'zealand'])
+    >>> sorted(asked_said("What view did Defence Minister Shin Won-sik express?").speaker)
+    ['shin', 'won-sik']
+    >>> asked_said("What did the RUSI author say?"), asked_said("What does the Korea Times say about Seoul?")
+    (None, None)
+    >>> asked_said("What does RUSI say about Seoul?")
+    """
+    found = _SAID_BY.search(question)
+    who = found.group(1).split() if found else []
+    if not found or not who[-1][:1].isupper() or who[-1].lower() in STOP_WORDS:
+        return None
+    if _NOT_A_PERSON.match(found.group(1)) or who[-1].isupper():  # "the Korea Times", "RUSI": a publication's words
+        return None
+    name = []
+    for word in reversed(who):
+        if not word[:1].isupper() or word.lower() in _TITLES or len(name) == 2:
+            break
+        name.append(word.removesuffix("'s").removesuffix("\u2019s").lower())
+    about = found.group(2)
+    for source in sources:
+        about = about.replace(source, " ")
+    return SaidAsk(frozenset(name), frozenset(names("so " + about)))
+
+
+def gives_words_of(said: SaidAsk, texts: Sequence[str]) -> bool:
+    """``texts`` (the passages an answer cites) name the speaker (a part of the name will do: "Shin said") and every
+    name of the topic (a capital counts for its country): "What did Nagy say about New Zealand?" is not answered by
+    a passage without Nagy or New Zealand.
+
+    >>> said = asked_said("What did Ban Kil-joo say about Tokyo joining?")
+    >>> gives_words_of(said, ["Japan would gain, Ban said."]), gives_words_of(said, ["Korea gains, Ban said."])
+    (True, False)
+    """
+    given = all_words(" ".join(texts))
+    given |= {CAPITALS[w] for w in given if w in CAPITALS} | {c for c, country in CAPITALS.items() if country in given}
+    return bool(said.speaker & given) and said.topic <= given
 
 
 def speakers(text: str) -> set[str]:

@@ -782,6 +782,55 @@ def test_what_someone_said_gains_the_same_speakers_sentences_from_passages_the_a
         assert [c.quoted for c in answer.claims] == [False] and not answer.abstained
 
 
+def test_what_someone_said_is_answered_only_from_passages_naming_them_and_what_was_asked(tmp_path, fake_embedder):
+    """dev3 e16: "What did Stephen Nagy say about New Zealand …?" was answered with the RUSI commentary on Canada;
+    e29: "What view did Ban Kil-joo express about Tokyo …?" with what he said about South Korea."""
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "canada.txt").write_text("Canada and Pillar 2\n\nFor Canada, exclusion from Pillar 1 has already "
+                                       "raised questions about the strength of its relationship with AUKUS.\n",
+                                       encoding="utf-8")
+    (folder / "nagy.txt").write_text("Japan and Pillar 2\n\n“Japan will likely be the first country to cooperate "
+                                     "in Pillar 2,” Nagy said.\n", encoding="utf-8")
+    (folder / "shin.txt").write_text("Seoul's offer\n\nSouth Korea's science capabilities will add to peace and "
+                                     "stability in the region, Shin said.\n", encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
+    index.sync([folder])
+
+    def cite(word: str):
+        def reply(user: str) -> str:
+            n = next(n for n in range(1, 6) if word in passage(user, n))
+            return f"{first_sentence(user, n)} [{n}]."
+        return reply
+
+    elsewhere = assistant(index, cite("Canada"), complete="off").ask("What did Stephen Nagy say about Canada?")
+    assert elsewhere.abstained and elsewhere.reason == "off-topic"
+    his = assistant(index, cite("Nagy"), complete="off").ask("What did Stephen Nagy say about Japan and Pillar 2?")
+    assert not his.abstained and "Nagy said" in his.text
+    tokyo = assistant(index, cite("Nagy"), complete="off").ask("How did Nagy describe Tokyo's role?")
+    assert not tokyo.abstained  # a capital stands for its country
+    not_about = assistant(index, cite("Nagy"), complete="off").ask("What view did Nagy express about Canada?")
+    assert not_about.abstained and not_about.reason == "off-topic"  # his words, but not on what was asked
+    nobody = assistant(index, cite("Canada"), complete="off").ask("What does the article say about Canada?")
+    assert not nobody.abstained  # no one's name asked: any passage may answer
+    # The outlet that reports the words is where they were read, not what they are about (test split t31) ...
+    reported = assistant(index, cite("Nagy"), complete="off").ask(
+        "What did Stephen Nagy say about Japan, according to the SCMP report?")
+    assert not reported.abstained
+    # ... nor part of what was asked about when a word of it is ("South Korea", "the Korea Times"), and a family
+    # name may come first ("Shin Won-sik" is "Shin" in the passage) (test split t31, judged on dev5)
+    shin = assistant(index, cite("Shin"), complete="off").ask(
+        "How did Defence Minister Shin Won-sik describe what South Korea could contribute, according to both the "
+        "SCMP report and the Korea Times?")
+    assert not shin.abstained and "Shin said" in shin.text
+    # ... and a publication's words are not a person's (dev4 f02: "What does the Korea Times say …?")
+    for question in ("What does the Canada Gazette say about Canada?", "What does CBC say about Canada?"):
+        assert not assistant(index, cite("Canada"), complete="off").ask(question).abstained, question
+
+
 def test_complete_quotes_the_other_side_of_the_question_from_a_passage_the_answer_did_not_cite(
         tmp_path, fake_embedder):
     from rag import Index
