@@ -30,6 +30,20 @@ def indexed(fake_index, corpus_copy):
     return fake_index
 
 
+def docs_index(tmp_path, embedder, files: dict[str, str]):
+    """A small index (the fake embedder) of ``files``: name -> text."""
+    from rag import Index
+    from rag.config import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=embedder)
+    index.sync([folder])
+    return index
+
+
 def assistant(index, *replies, judge=0.9, **settings) -> Assistant:
     settings = {"min_dense_score": -1.0, **settings}
     return Assistant(index, AnswerSettings(**settings), ScriptedGenerator(replies, judge))
@@ -750,19 +764,11 @@ def test_a_chosen_sentence_that_does_not_give_what_is_asked_leaves_the_choice_to
 
 def test_what_someone_said_gains_the_same_speakers_sentences_from_passages_the_answer_did_not_cite(
         tmp_path, fake_embedder):
-    from rag import Index
-    from rag.config import Settings
-
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "pact.txt").write_text("A three-way pact\n\nPrime Minister Anthony Albanese claimed that AUKUS will "
-                                     "remain a three-way pact, with no membership offered to Japan.\n",
-                                     encoding="utf-8")
-    (folder / "projects.txt").write_text("Projects with Japan\n\n“Japan is a natural candidate for projects,” "
-                                         "Albanese said on Tuesday. “Japan is a risk,” Nagy said.\n",
-                                         encoding="utf-8")
-    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
-    index.sync([folder])
+    index = docs_index(tmp_path, fake_embedder, {
+        "pact.txt": "A three-way pact\n\nPrime Minister Anthony Albanese claimed that AUKUS will remain a three-way "
+                    "pact, with no membership offered to Japan.\n",
+        "projects.txt": "Projects with Japan\n\n“Japan is a natural candidate for projects,” Albanese said on Tuesday. "
+                        "“Japan is a risk,” Nagy said.\n"})
 
     def reply(user: str) -> str:
         n = next(n for n in range(1, 6) if "three-way" in passage(user, n))
@@ -785,20 +791,13 @@ def test_what_someone_said_gains_the_same_speakers_sentences_from_passages_the_a
 def test_what_someone_said_is_answered_only_from_passages_naming_them_and_what_was_asked(tmp_path, fake_embedder):
     """dev3 e16: "What did Stephen Nagy say about New Zealand …?" was answered with the RUSI commentary on Canada;
     e29: "What view did Ban Kil-joo express about Tokyo …?" with what he said about South Korea."""
-    from rag import Index
-    from rag.config import Settings
-
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "canada.txt").write_text("Canada and Pillar 2\n\nFor Canada, exclusion from Pillar 1 has already "
-                                       "raised questions about the strength of its relationship with AUKUS.\n",
-                                       encoding="utf-8")
-    (folder / "nagy.txt").write_text("Japan and Pillar 2\n\n“Japan will likely be the first country to cooperate "
-                                     "in Pillar 2,” Nagy said.\n", encoding="utf-8")
-    (folder / "shin.txt").write_text("Seoul's offer\n\nSouth Korea's science capabilities will add to peace and "
-                                     "stability in the region, Shin said.\n", encoding="utf-8")
-    index = Index(tmp_path / "index", Settings(chunk_size=120, chunk_overlap=16), embedder=fake_embedder)
-    index.sync([folder])
+    index = docs_index(tmp_path, fake_embedder, {
+        "canada.txt": "Canada and Pillar 2\n\nFor Canada, exclusion from Pillar 1 has already raised questions about "
+                      "the strength of its relationship with AUKUS.\n",
+        "nagy.txt": "Japan and Pillar 2\n\n“Japan will likely be the first country to cooperate in Pillar 2,” Nagy "
+                    "said.\n",
+        "shin.txt": "Seoul's offer\n\nSouth Korea's science capabilities will add to peace and stability in the "
+                    "region, Shin said.\n"})
 
     def cite(word: str):
         def reply(user: str) -> str:
