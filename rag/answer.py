@@ -427,8 +427,8 @@ class Assistant:
             off_topic = not about(question, sources, [x.text for e in excerpts for x in e.sentences])
         # "What did Nagy say about New Zealand?" is not answered by passages that do not name Nagy and New Zealand:
         # someone else's words, or a false premise about what Nagy spoke of.
-        said = asked_said(question, source_names(question))  # "... according to the SCMP?": where, not what about
-        if kept and not off_topic and said is not None:
+        if kept and not off_topic and (said := asked_said(question, source_names(question))) is not None:
+            # ("... according to the SCMP?" says where the words were read, not what they are about)
             off_topic = not gives_words_of(said, [hits[n - 1].text for c in kept for n in c.citations])
         # Not when the question names someone the passages never mention: that premise is false.
         premise_known = echoable(question, known) == question

@@ -167,9 +167,9 @@ def holds_office(text: str, office: Sequence[str]) -> bool:
 
 
 # "What did Trudeau say …?", "How has Albanese described …?": what someone said, which may take more than one sentence.
-_SAID_QUESTION = re.compile(
-    r"^\s*(?:what|how)\s+(?:has|have|had|did|does|do)\b.{0,80}?\b(?:say|said|describe|described|characteri[sz]ed?)\b",
-    re.IGNORECASE)
+_SAID_VERBS = r"say|said|describe|described|characteri[sz]ed?"
+_SAID_QUESTION = re.compile(rf"^\s*(?:what|how)\s+(?:has|have|had|did|does|do)\b.{{0,80}}?\b(?:{_SAID_VERBS})\b",
+                            re.IGNORECASE)
 # "Albanese said", "Anthony Albanese saying", "said Nagy", "according to Nagy": the speaker's last name.
 _SPEAKER = re.compile(
     rf"\b([A-Z][\w'\u2019-]+)\s*,?\s+{SAYING}\b|\b(?:{SAYING}|according\s+to)\s+([A-Z][\w'\u2019-]+)")
@@ -187,8 +187,8 @@ def asks_what_was_said(question: str) -> bool:
 # "What did Stephen Nagy say about …?", "How did Mao Ning respond to …?", "What view did Ban Kil-joo express about
 # …?": whose words are asked for, and about what.
 _SAID_BY = re.compile(
-    r"^\s*(?:what|how)(?:\s+\w+)?\s+(?:has|have|had|did|does|do)\s+(.{1,80}?)\s+(?:say|said|describe|described"
-    r"|characteri[sz]ed?|respond|responded|react|reacted|reply|replied|comment|commented|express|expressed"
+    rf"^\s*(?:what|how)(?:\s+\w+)?\s+(?:has|have|had|did|does|do)\s+(.{{1,80}}?)\s+(?:{_SAID_VERBS}"
+    r"|respond|responded|react|reacted|reply|replied|comment|commented|express|expressed"
     r"|think|feel|believe|view)\b(.*)$", re.IGNORECASE)
 # A capital stands for its country ("Tokyo taking part" is Japan taking part), and the other way round.
 CAPITALS = {"tokyo": "japan", "seoul": "korea", "pyongyang": "korea", "beijing": "china", "washington": "us",
